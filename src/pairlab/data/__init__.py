@@ -1,0 +1,1 @@
+"""Data: sources -> example sets -> mixture sampler -> collate."""

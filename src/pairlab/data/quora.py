@@ -1,0 +1,252 @@
+"""Quora duplicate questions: hub dataset or local files -> pair / pair-class / triplet examples.
+
+Local files may be the original release TSV or the Kaggle CSV (`question1, question2,
+is_duplicate`), the hub's column format (`anchor, positive[, negative]` or `sentence1,
+sentence2, label`) as csv/tsv/jsonl/parquet, or a headerless csv/tsv whose columns are named in
+`data.columns` (`[label, sentence1, sentence2, id]` reads the BiMPM split). A folder is read as
+`train.*` plus, if present, `dev.*` / `validation.*` as the validation split.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pairlab.data.example import Example, ExampleSet, ListExampleSet, Provides
+from pairlab.data.tabular import SUFFIXES, BadRows, DataError, Row, read_rows
+from pairlab.evaluation.evaluators import DuplicatesEvaluator
+
+HUB_ID = "sentence-transformers/quora-duplicates"
+SUBSETS: dict[str, Provides] = {
+    "pair": Provides(("anchor", "positive"), "none"),
+    "pair-class": Provides(("sentence1", "sentence2"), "binary"),
+    "triplet": Provides(("anchor", "positive", "negative"), "none"),
+}
+ALIASES = {  # canonical column -> names it goes by in the formats we read
+    "text1": ("question1", "sentence1", "anchor"),
+    "text2": ("question2", "sentence2", "positive"),
+    "negative": ("negative",),
+    "label": ("is_duplicate", "label"),
+}
+
+
+@dataclass(frozen=True)
+class Record:
+    """One source row: two questions, a duplicate label if known, a negative if given."""
+
+    text1: str
+    text2: str
+    label: int | None = None
+    negative: str | None = None
+
+
+def parse_record(row: Row, bad_rows: BadRows) -> Record | None:
+    values = {canon: next((row.values[n] for n in names if n in row.values), None)
+              for canon, names in ALIASES.items()}
+    if values["text1"] is None or values["text2"] is None:
+        raise DataError(
+            f"{row.where}: no question columns among {sorted(row.values)}; expected question1/question2, "
+            "sentence1/sentence2 or anchor/positive. For a headerless file name its columns, e.g. "
+            "data.columns=[label,sentence1,sentence2,id]")
+    texts = [values["text1"].strip(), values["text2"].strip()]
+    if values["negative"] is not None:
+        texts.append(values["negative"].strip())
+    if not all(texts):
+        bad_rows.bad(row.where, "empty question text")
+        return None
+    label = None
+    if values["label"] is not None:
+        if values["label"].strip() not in ("0", "1"):
+            bad_rows.bad(row.where, f"label {values['label']!r} is not 0 or 1")
+            return None
+        label = int(values["label"])
+    return Record(texts[0], texts[1], label, texts[2] if len(texts) > 2 else None)
+
+
+def read_records(path: Path, columns: Sequence[str] | None, bad_rows: BadRows) -> list[Record]:
+    records = [r for row in read_rows(path, columns, bad_rows) if (r := parse_record(row, bad_rows))]
+    bad_rows.report(str(path))
+    if not records:
+        raise DataError(f"{path}: no usable rows (check the file and data.columns)")
+    return records
+
+
+def find_split(folder: Path, names: Sequence[str]) -> Path | None:
+    for name in names:
+        for suffix in SUFFIXES:
+            if (folder / f"{name}{suffix}").is_file():
+                return folder / f"{name}{suffix}"
+    return None
+
+
+class QuoraData:
+    """`TaskData` for Quora duplicate questions (see module docstring for the formats)."""
+
+    def __init__(self, name: str = "quora", source: str = HUB_ID, subset: str | None = None,
+                 columns: Sequence[str] | None = None, symmetric: bool = False, val_size: float = 1000,
+                 max_examples: int | None = None, batch_size: int = 32, seed: int = 0,
+                 on_bad_row: str = "error", eval_batch_size: int = 128) -> None:
+        if subset is not None and subset not in SUBSETS:
+            raise ValueError(f"data.subset={subset!r} is unknown: use one of {', '.join(SUBSETS)}")
+        if batch_size <= 0:
+            raise ValueError(f"data.batch_size must be > 0, got {batch_size}")
+        self.name, self.source, self.subset = name, str(source), subset
+        self.columns = list(columns) if columns else None
+        self.symmetric, self.val_size, self.max_examples = symmetric, val_size, max_examples
+        self.batch_size, self.seed, self.eval_batch_size = batch_size, seed, eval_batch_size
+        self.bad_rows = BadRows(on_bad_row)
+        self._splits: tuple[list[Record], list[Record]] | None = None
+
+    # ---- compose-time description -------------------------------------------------------
+    @property
+    def provides(self) -> Provides:
+        if self.subset is None:
+            raise ValueError("data.subset is not chosen yet (it is picked from the loss at compose time)")
+        return SUBSETS[self.subset]
+
+    def choices(self) -> dict[str, Provides]:
+        """Subsets this data can be read as; compose-time validation picks one for the loss."""
+        return dict(SUBSETS)
+
+    def is_hub(self) -> bool:
+        return not Path(self.source).expanduser().exists()
+
+    def check_available(self) -> None:
+        """Fail early when the source cannot be read (missing path, or a hub id while offline)."""
+        if self.is_hub() and os.environ.get("HF_DATASETS_OFFLINE") == "1":
+            looks_like_path = any(self.source.endswith(s) for s in SUFFIXES) or self.source.startswith((".", "/"))
+            what = "does not exist" if looks_like_path else "is a hub id and HF_DATASETS_OFFLINE=1"
+            raise DataError(
+                f"data.source={self.source!r} {what}. Point data.source at a local Quora file or folder "
+                "(release TSV, Kaggle CSV, csv/tsv/jsonl/parquet), or use the bundled data=quora_sample.")
+
+    # ---- reading --------------------------------------------------------------------------
+    def _load(self) -> tuple[list[Record], list[Record]]:
+        if self._splits is None:
+            self.check_available()
+            train, val = self._read_source()
+            if val is None:
+                train, val = self._split(train)
+            self._splits = (train, val)
+        return self._splits
+
+    def _read_source(self) -> tuple[list[Record], list[Record] | None]:
+        path = Path(self.source).expanduser()
+        if self.is_hub():
+            return self._read_hub(), None
+        if path.is_dir():
+            train_file = find_split(path, ("train",))
+            if train_file is None:
+                raise DataError(f"{path}: folder has no train.{{csv,tsv,jsonl,parquet}} (check data.source)")
+            val_file = find_split(path, ("dev", "validation", "valid"))
+            val = read_records(val_file, self.columns, self.bad_rows) if val_file else None
+            return read_records(train_file, self.columns, self.bad_rows), val
+        return read_records(path, self.columns, self.bad_rows), None
+
+    def _read_hub(self) -> list[Record]:
+        from datasets import load_dataset
+
+        subset = "pair-class" if self.subset in (None, "pair-class") else self.subset
+        rows = load_dataset(self.source, subset, split="train")
+        return [r for i, values in enumerate(rows)
+                if (r := parse_record(Row({k: str(v) for k, v in values.items()}, f"{self.source}:{i}"),
+                                      self.bad_rows))]
+
+    def _split(self, records: list[Record]) -> tuple[list[Record], list[Record]]:
+        """Deterministic hold-out: `val_size` rows (or that fraction if < 1) chosen by seed."""
+        n_val = int(round(self.val_size * len(records))) if self.val_size < 1 else int(self.val_size)
+        n_val = min(n_val, len(records) // 5)
+        held_out = np.random.default_rng(self.seed).permutation(len(records))[:n_val]
+        is_val = np.zeros(len(records), dtype=bool)
+        is_val[held_out] = True
+        return ([r for r, v in zip(records, is_val, strict=True) if not v],
+                [r for r, v in zip(records, is_val, strict=True) if v])
+
+    def _examples(self, records: list[Record]) -> list[Example]:
+        subset = self.subset
+        self.provides  # noqa: B018 - raises if no subset was chosen
+        if subset == "pair-class":
+            if any(r.label is None for r in records):
+                raise DataError(f"data.source={self.source!r} has no duplicate labels, so subset pair-class "
+                                "cannot be built: use data.subset=pair (or triplet if it has negatives)")
+            examples = [Example((r.text1, r.text2), float(r.label)) for r in records]
+        elif subset == "pair":
+            examples = [Example((r.text1, r.text2)) for r in records if r.label in (None, 1)]
+        else:
+            examples = self._triplets(records)
+        if self.symmetric:
+            examples += [Example((ex.texts[1], ex.texts[0], *ex.texts[2:]), ex.label) for ex in examples]
+        if self.max_examples is not None:
+            keep = np.random.default_rng(self.seed).permutation(len(examples))[: self.max_examples]
+            examples = [examples[i] for i in sorted(keep)]
+        return examples
+
+    def _triplets(self, records: list[Record]) -> list[Example]:
+        """Given negatives are kept; labelled pairs get a negative mined from the anchor's
+        non-duplicate pairs (hard), else a random question of another duplicate cluster."""
+        if all(r.negative is not None for r in records):
+            return [Example((r.text1, r.text2, r.negative)) for r in records if r.label in (None, 1)]
+        if any(r.label is None for r in records):
+            raise DataError(f"data.source={self.source!r} has pairs without labels or negatives, so subset "
+                            "triplet cannot be built: use data.subset=pair")
+        rng = np.random.default_rng(self.seed)
+        non_dup: dict[str, list[str]] = {}
+        for r in records:
+            if r.label == 0:
+                non_dup.setdefault(r.text1, []).append(r.text2)
+                non_dup.setdefault(r.text2, []).append(r.text1)
+        cluster = duplicate_clusters([(r.text1, r.text2) for r in records if r.label == 1])
+        questions = sorted({t for r in records for t in (r.text1, r.text2)})
+        triplets = []
+        for r in records:
+            if r.label != 1:
+                continue
+            hard = non_dup.get(r.text1)
+            if hard:
+                negative = hard[rng.integers(len(hard))]
+            else:
+                negative = questions[rng.integers(len(questions))]
+                while cluster.get(negative, negative) == cluster.get(r.text1, r.text1):
+                    negative = questions[rng.integers(len(questions))]
+            triplets.append(Example((r.text1, r.text2, negative)))
+        return triplets
+
+    # ---- TaskData interface ---------------------------------------------------------------
+    def train_set(self) -> ExampleSet:
+        return ListExampleSet(self._examples(self._load()[0]), self.provides)
+
+    def val_set(self) -> ExampleSet | None:
+        val = self._load()[1]
+        try:
+            return ListExampleSet(self._examples(val), self.provides) if val else None
+        except DataError:
+            return None
+
+    def evaluator(self) -> DuplicatesEvaluator | None:
+        val = self._load()[1]
+        if not val:
+            return None
+        labelled = [(r.text1, r.text2, r.label) for r in val if r.label is not None]
+        duplicates = [(r.text1, r.text2) for r in val if r.label in (None, 1)]
+        distractors = [r.negative for r in val if r.negative is not None]
+        return DuplicatesEvaluator(duplicates, labelled, distractors, batch_size=self.eval_batch_size)
+
+
+def duplicate_clusters(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Union-find over duplicate pairs: question -> representative of its duplicate cluster."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        parent[find(a)] = find(b)
+    return {q: find(q) for q in parent}

@@ -1,0 +1,1 @@
+"""Evaluation: retrieval metrics, exact nearest-neighbour search and pair-classification metrics."""

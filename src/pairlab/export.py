@@ -1,0 +1,125 @@
+"""Export trained encoders in the formats the ecosystem loads, atomically, with a model card.
+
+Bi-encoders become sentence-transformers folders (`SentenceTransformer(path)`; the transformer
+sits at the root, so plain `transformers.AutoModel` loads it too). Cross-encoders become
+`AutoModelForSequenceClassification` folders that `sentence_transformers.CrossEncoder(path)`
+loads with raw logits (identity activation), the same scores pairlab computes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from pairlab.models import BiEncoder, CrossEncoder, Encoder
+
+
+@contextmanager
+def atomic_dir(target: Path) -> Iterator[Path]:
+    """Write into a temp folder beside `target`, then swap it in: readers never see half a folder."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        old = None
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{os.getpid()}"
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def _write_json(path: Path, obj: Mapping) -> None:
+    path.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def _save_bi_encoder(model: BiEncoder, folder: Path) -> None:
+    model.transformer.save_pretrained(folder)
+    model.tokenizer.save_pretrained(folder)
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]
+    if model.normalize:
+        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+        (folder / "2_Normalize").mkdir()
+    _write_json(folder / "modules.json", modules)
+    _write_json(folder / "sentence_bert_config.json", {"max_seq_length": model.max_length, "do_lower_case": False})
+    (folder / "1_Pooling").mkdir()
+    _write_json(folder / "1_Pooling" / "config.json", {
+        "word_embedding_dimension": model.dim,
+        "pooling_mode_cls_token": model.pooling == "cls",
+        "pooling_mode_mean_tokens": model.pooling == "mean",
+        "pooling_mode_max_tokens": model.pooling == "max",
+        "pooling_mode_mean_sqrt_len_tokens": False,
+    })
+    _write_json(folder / "config_sentence_transformers.json",
+                {"model_type": "SentenceTransformer", "similarity_fn_name": "cosine", "prompts": {},
+                 "default_prompt_name": None})
+
+
+def _save_cross_encoder(model: CrossEncoder, folder: Path) -> None:
+    model.transformer.config.sentence_transformers = {"activation_fn": "torch.nn.modules.linear.Identity"}
+    model.transformer.save_pretrained(folder)
+    model.tokenizer.save_pretrained(folder)
+    _write_json(folder / "config_sentence_transformers.json",
+                {"model_type": "CrossEncoder", "max_length": model.max_length,
+                 "activation_fn": "torch.nn.modules.linear.Identity"})
+
+
+def model_card(model: Encoder, info: Mapping) -> str:
+    """README.md: what was trained, on what, how well, and the command that made it."""
+    kind = "bi-encoder (sentence embeddings)" if model.kind == "bi" else "cross-encoder (reranker)"
+    loader = ("from sentence_transformers import SentenceTransformer\nmodel = SentenceTransformer(path)"
+              if model.kind == "bi" else
+              "from sentence_transformers import CrossEncoder\nmodel = CrossEncoder(path)")
+    metrics = "\n".join(f"| {k} | {v:.4f} |" for k, v in sorted(info.get("metrics", {}).items()))
+    return f"""---
+library_name: sentence-transformers
+tags: [pairlab, {model.kind}-encoder]
+---
+# {info.get("run_name", "pairlab model")}
+
+A {kind} trained with pairlab.
+
+- base model: `{model.base_model}`
+- loss: {info.get("loss", "?")}
+- data: {info.get("data", "?")}
+
+## Final validation metrics
+| metric | value |
+|---|---|
+{metrics}
+
+## Reproduce
+```
+{info.get("command", "")}
+```
+
+## Load
+```python
+{loader}
+```
+"""
+
+
+def export_model(model: Encoder, target: str | Path, info: Mapping | None = None) -> Path:
+    """Write `model` to `target` atomically (any previous export there is replaced whole)."""
+    target = Path(target)
+    with atomic_dir(target) as tmp:
+        if isinstance(model, BiEncoder):
+            _save_bi_encoder(model, tmp)
+        else:
+            _save_cross_encoder(model, tmp)
+        (tmp / "README.md").write_text(model_card(model, info or {}))
+    return target

@@ -1,0 +1,29 @@
+"""What a loss consumes, so incompatible loss/data choices fail before a model loads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pairlab.data.example import LabelKind
+
+ModelKind = Literal["bi", "cross"]
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """Inputs a loss needs.
+
+    model: which encoder produces its outputs (bi: one embedding [B, D] per column;
+        cross: one score [B] per candidate column, query column excluded).
+    min_columns / max_columns: number of text columns (None: no upper bound).
+    label: the label kind it reads (see `pairlab.data.example.LabelKind`).
+    in_batch: the loss uses other rows of the batch as negatives (gains from larger or
+        cross-device batches; GradCache applies).
+    """
+
+    model: ModelKind
+    min_columns: int
+    max_columns: int | None
+    label: LabelKind
+    in_batch: bool = False

@@ -1,0 +1,120 @@
+"""Bi-encoder: transformer -> pooling -> optional L2 normalize, one embedding per text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from pairlab.models.hub import resolve_model_path
+
+Pooling = Literal["mean", "cls", "max"]
+POOLINGS = ("mean", "cls", "max")
+
+
+def pool(token_embeddings: Tensor, attention_mask: Tensor, mode: Pooling) -> Tensor:
+    """Pool [B, T, D] token embeddings into [B, D] sentence embeddings."""
+    if mode == "cls":
+        return token_embeddings[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(token_embeddings.dtype)
+    if mode == "mean":
+        return (token_embeddings * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    if mode == "max":
+        return token_embeddings.masked_fill(mask == 0, torch.finfo(token_embeddings.dtype).min).max(1).values
+    raise ValueError(f"model.pooling={mode!r} is unknown: use one of {', '.join(POOLINGS)}")
+
+
+def read_sentence_transformers_settings(path: str) -> dict:
+    """Pooling, normalize and max length from a sentence-transformers folder ({} if not one)."""
+    folder = Path(path)
+    modules_file = folder / "modules.json"
+    if not modules_file.is_file():
+        return {}
+    modules = json.loads(modules_file.read_text())
+    settings: dict = {"normalize": any(m["type"].endswith("Normalize") for m in modules)}
+    for m in modules:
+        if m["type"].endswith("Pooling"):
+            pooling_cfg = json.loads((folder / m["path"] / "config.json").read_text())
+            for mode, key in (("mean", "pooling_mode_mean_tokens"), ("cls", "pooling_mode_cls_token"),
+                              ("max", "pooling_mode_max_tokens")):
+                if pooling_cfg.get(key):
+                    settings["pooling"] = mode
+    st_cfg = folder / "sentence_bert_config.json"
+    if st_cfg.is_file():
+        settings["max_length"] = json.loads(st_cfg.read_text()).get("max_seq_length")
+    return settings
+
+
+class BiEncoder(nn.Module):
+    """Embeds each text independently; `forward` takes one tokenized column."""
+
+    kind = "bi"
+
+    def __init__(self, transformer: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                 pooling: Pooling = "mean", normalize: bool = True, max_length: int = 128,
+                 base_model: str = "") -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"model.pooling={pooling!r} is unknown: use one of {', '.join(POOLINGS)}")
+        self.transformer = transformer
+        self.tokenizer = tokenizer
+        self.pooling: Pooling = pooling
+        self.normalize = normalize
+        self.max_length = max_length
+        self.base_model = base_model
+
+    @classmethod
+    def from_pretrained(cls, name: str, pooling: Pooling | None = None, normalize: bool | None = None,
+                        max_length: int | None = None, attn_implementation: str = "sdpa") -> BiEncoder:
+        """Load a hub id or local folder; a sentence-transformers folder supplies the pooling,
+        normalize and max length that are not given explicitly."""
+        path = resolve_model_path(name)
+        found = read_sentence_transformers_settings(path)
+        transformer = AutoModel.from_pretrained(path, attn_implementation=attn_implementation)
+        transformer.train()  # from_pretrained returns eval mode: dropout would stay off in training
+        return cls(
+            transformer,
+            AutoTokenizer.from_pretrained(path),
+            pooling=pooling or found.get("pooling", "mean"),
+            normalize=normalize if normalize is not None else found.get("normalize", False),
+            max_length=max_length or found.get("max_length") or 128,
+            base_model=name,
+        )
+
+    @property
+    def dim(self) -> int:
+        return self.transformer.config.hidden_size
+
+    def forward(self, features: dict[str, Tensor]) -> Tensor:
+        out = self.transformer(input_ids=features["input_ids"], attention_mask=features["attention_mask"],
+                               **({"token_type_ids": features["token_type_ids"]}
+                                  if "token_type_ids" in features else {}))
+        emb = pool(out.last_hidden_state, features["attention_mask"], self.pooling)
+        return F.normalize(emb, p=2, dim=-1) if self.normalize else emb
+
+    def tokenize(self, texts: list[str]) -> dict[str, Tensor]:
+        return self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                              return_tensors="pt")
+
+    @torch.inference_mode()
+    def encode(self, texts: list[str], batch_size: int = 64) -> Tensor:
+        """Embed texts in length-sorted batches (less padding), returned in input order, on CPU."""
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        chunks = []
+        for start in range(0, len(order), batch_size):
+            batch = [texts[i] for i in order[start:start + batch_size]]
+            features = {k: v.to(device) for k, v in self.tokenize(batch).items()}
+            chunks.append(self(features).float().cpu())
+        self.train(was_training)
+        if not chunks:
+            return torch.empty(0, self.dim)
+        embeddings = torch.cat(chunks)
+        return embeddings[torch.argsort(torch.tensor(order))]

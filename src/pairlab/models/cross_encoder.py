@@ -1,0 +1,61 @@
+"""Cross-encoder: one transformer pass over (query, passage), one relevance logit."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from pairlab.models.hub import resolve_model_path
+
+
+class CrossEncoder(nn.Module):
+    """Scores (query, passage) pairs; `forward` takes one tokenized candidate column -> [B] logits."""
+
+    kind = "cross"
+
+    def __init__(self, transformer: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                 max_length: int = 256, base_model: str = "") -> None:
+        super().__init__()
+        if transformer.config.num_labels != 1:
+            raise ValueError(f"a reranker needs num_labels=1, the model has {transformer.config.num_labels}")
+        self.transformer = transformer
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.base_model = base_model
+
+    @classmethod
+    def from_pretrained(cls, name: str, max_length: int | None = None, seed: int = 0,
+                        attn_implementation: str = "sdpa") -> CrossEncoder:
+        """Load a reranker, or a plain encoder with a fresh seeded 1-logit head."""
+        path = resolve_model_path(name)
+        torch.manual_seed(seed)  # the fresh head, if any, is reproducible
+        transformer = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=1, attn_implementation=attn_implementation)
+        transformer.train()
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        return cls(transformer, tokenizer, max_length=max_length or 256, base_model=name)
+
+    def forward(self, features: dict[str, Tensor]) -> Tensor:
+        return self.transformer(**features).logits.squeeze(-1)
+
+    def tokenize(self, queries: list[str], passages: list[str]) -> dict[str, Tensor]:
+        return self.tokenizer(queries, passages, padding=True, truncation="longest_first",
+                              max_length=self.max_length, return_tensors="pt")
+
+    @torch.inference_mode()
+    def score(self, queries: list[str], passages: list[str], batch_size: int = 64) -> Tensor:
+        """Logits for each (query, passage), in input order, on CPU."""
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        order = sorted(range(len(queries)), key=lambda i: len(queries[i]) + len(passages[i]), reverse=True)
+        chunks = []
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            features = self.tokenize([queries[i] for i in idx], [passages[i] for i in idx])
+            chunks.append(self({k: v.to(device) for k, v in features.items()}).float().cpu())
+        self.train(was_training)
+        if not chunks:
+            return torch.empty(0)
+        return torch.cat(chunks)[torch.argsort(torch.tensor(order))]

@@ -1,0 +1,103 @@
+"""Compose-time assembly of the task mixture: each task's data and loss, checked to fit.
+
+Everything here is cheap (no data read, no model loaded), so a wrong loss/data/model choice
+fails in a second with one message naming both sides and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from pairlab.data.base import TaskData
+from pairlab.data.example import Provides
+from pairlab.losses import build_loss
+from pairlab.losses.spec import LossSpec
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+ACCEPTS = {"none": {"none"}, "binary": {"binary"}, "float": {"float", "binary"}, "scores": {"scores"}}
+LABEL_WORDS = {"none": "", "binary": "a 0/1 label", "float": "a float label", "scores": "teacher scores"}
+
+
+class ConfigError(ValueError):
+    """An invalid combination of config choices; the message names the keys and the fix."""
+
+
+@dataclass
+class Task:
+    name: str
+    data: TaskData
+    loss: nn.Module
+    loss_name: str
+    weight: float | None
+
+
+def fits(spec: LossSpec, provides: Provides, model_kind: str) -> bool:
+    n = len(provides.columns)
+    return (spec.model == model_kind and n >= spec.min_columns
+            and (spec.max_columns is None or n <= spec.max_columns)
+            and provides.label in ACCEPTS[spec.label])
+
+
+def describe_needs(spec: LossSpec) -> str:
+    cols = f"{spec.min_columns}" if spec.max_columns == spec.min_columns else (
+        f"{spec.min_columns}+" if spec.max_columns is None else f"{spec.min_columns}-{spec.max_columns}")
+    label = LABEL_WORDS[spec.label]
+    what = "query + candidates" if spec.model == "cross" else "texts"
+    return f"{cols} text columns ({what}){' with ' + label if label else ' and no label'}"
+
+
+def compatible_losses(provides: Provides, model_kind: str) -> list[str]:
+    names = []
+    for path in sorted((CONF_DIR / "loss").glob("*.yaml")):
+        spec = getattr(get_class(OmegaConf.load(path)["_target_"]), "spec", None)
+        if spec is not None and fits(spec, provides, model_kind):
+            names.append(path.stem)
+    return names
+
+
+def check_task(task: str, loss_name: str, spec: LossSpec, data: TaskData, model_kind: str) -> None:
+    """Pick a data subset for the loss if none was set; raise ConfigError if they cannot fit."""
+    where = "" if task == "main" else f" (task {task!r})"
+    if spec.model != model_kind:
+        fix = "model=cross_minilm or model=cross_tiny" if spec.model == "cross" else "model=minilm or model=tiny"
+        raise ConfigError(f"loss={loss_name}{where} is a {spec.model}-encoder loss but the model is a "
+                          f"{model_kind}-encoder (model.kind={model_kind}): use {fix}, or a {model_kind}-encoder loss")
+    choices = data.choices() if hasattr(data, "choices") else {None: data.provides}
+    subset = getattr(data, "subset", None)
+    current = {subset: choices[subset]} if subset is not None else choices
+    fitting = [s for s, provides in current.items() if fits(spec, provides, model_kind)]
+    if fitting:
+        if subset is None and hasattr(data, "subset"):
+            data.subset = fitting[0]
+        return
+    provides = next(iter(current.values()))
+    gives = f"data={data.name}{f' data.subset={subset}' if subset else ''} gives {provides.describe()}"
+    alternatives = [s for s, p in choices.items() if s is not None and fits(spec, p, model_kind)]
+    fix = (f"use data.subset={alternatives[0]}" if alternatives else
+           f"use a loss for that data ({', '.join(compatible_losses(provides, model_kind)) or 'none'}) or other data")
+    raise ConfigError(f"loss={loss_name}{where} needs {describe_needs(spec)}; {gives}: {fix}")
+
+
+def build_tasks(task_cfg: DictConfig | Mapping, model_kind: str) -> dict[str, Task]:
+    """Instantiate every task's data and loss and check each pair against the model kind."""
+    tasks: dict[str, Task] = {}
+    for name, entry in task_cfg["tasks"].items():
+        data_cfg = OmegaConf.to_container(entry["data"], resolve=True) if isinstance(
+            entry["data"], DictConfig) else dict(entry["data"])
+        if entry.get("batch_size"):
+            data_cfg["batch_size"] = entry["batch_size"]
+        loss_cfg = OmegaConf.to_container(entry["loss"], resolve=True) if isinstance(
+            entry["loss"], DictConfig) else dict(entry["loss"])
+        data = instantiate(data_cfg, _convert_="all")
+        loss = build_loss(loss_cfg)
+        check_task(name, loss_cfg.get("name", type(loss).__name__), type(loss).spec, data, model_kind)
+        if hasattr(data, "check_available"):
+            data.check_available()
+        tasks[name] = Task(name, data, loss, loss_cfg.get("name", type(loss).__name__), entry.get("weight"))
+    return tasks

@@ -1,0 +1,114 @@
+"""Hydra entry point: compose -> check -> load data -> build model -> fit -> evaluate -> export.
+
+`python train.py loss=mnrl data=quora` runs it; `main` returns the monitored metric so Hydra
+sweepers (Optuna) can optimise it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from pairlab.data.collate import Collator
+from pairlab.data.datamodule import PairDataModule
+from pairlab.export import export_model
+from pairlab.models import build_model
+from pairlab.module import PairModule
+from pairlab.resolvers import register
+from pairlab.tasks import CONF_DIR, build_tasks
+
+log = logging.getLogger("pairlab")
+register()
+
+
+def _instantiate_all(group: DictConfig | None) -> list:
+    return [instantiate(node) for node in (group or {}).values() if node is not None]
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _metrics(results: list[dict]) -> dict[str, float]:
+    merged: dict[str, float] = {}
+    for result in results:
+        merged.update({k: float(v) for k, v in result.items()})
+    return merged
+
+
+def _print_metrics(title: str, metrics: dict[str, float]) -> None:
+    shown = {k: round(v, 4) for k, v in sorted(metrics.items()) if k.startswith("val/")}
+    print(f"[pairlab] {title}: {json.dumps(shown)}", flush=True)
+
+
+def run(cfg: DictConfig) -> float | None:
+    """Train, evaluate and export one run; returns the final value of `cfg.monitor`."""
+    run_dir = Path(cfg.paths.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+
+    tasks = build_tasks(cfg.task, cfg.model.kind)  # config errors surface here, before any loading
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = PairDataModule(
+        {name: task.data for name, task in tasks.items()}, collator=None, strategy=cfg.task.strategy,
+        weights={n: t.weight for n, t in tasks.items()} if all(t.weight is not None for t in tasks.values())
+        else None, seed=cfg.seed, num_workers=cfg.num_workers)
+    datamodule.setup("fit")  # data errors surface before the model loads
+
+    encoder = build_model(cfg.model, seed=cfg.seed)
+    datamodule.collator = Collator(encoder.tokenizer, encoder.max_length, encoder.kind)
+    module = PairModule(encoder, {name: task.loss for name, task in tasks.items()}, lr=cfg.model.lr,
+                        weight_decay=cfg.model.weight_decay, warmup_ratio=cfg.model.warmup_ratio,
+                        scheduler=cfg.model.scheduler)
+
+    loggers = _instantiate_all(cfg.get("logger"))
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    callbacks = _instantiate_all(cfg.get("callbacks"))
+    trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks,
+                                      default_root_dir=str(run_dir))
+
+    if cfg.eval_baseline and cfg.ckpt_path is None and datamodule.evaluators:
+        baseline = _metrics(trainer.validate(module, datamodule=datamodule, verbose=False))
+        _print_metrics("baseline (step 0)", baseline)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+
+    checkpoint = trainer.checkpoint_callback
+    if checkpoint is not None and checkpoint.best_model_path:
+        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
+        module.load_state_dict(state["state_dict"])
+        log.info("loaded best checkpoint %s", checkpoint.best_model_path)
+    final = _metrics(trainer.validate(module, datamodule=datamodule, verbose=False)) if datamodule.val_sets else {}
+    _print_metrics("final", final)
+    _write_json(run_dir / "metrics.json", final)
+
+    if cfg.export and trainer.is_global_zero:
+        names = {n: (t.data.name, t.loss_name) for n, t in tasks.items()}
+        info = {"run_name": cfg.run_name, "metrics": final,
+                "loss": ", ".join(f"{loss} ({n})" for n, (_, loss) in names.items()),
+                "data": ", ".join(f"{data} ({n})" for n, (data, _) in names.items()),
+                "command": "python train.py " + " ".join(HydraConfig.get().overrides.task)
+                if HydraConfig.initialized() else " ".join(sys.argv)}
+        path = export_model(encoder, run_dir / "model", info)
+        print(f"[pairlab] exported model to {path}", flush=True)
+    value = final.get(cfg.monitor)
+    return float(value) if value is not None else None
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    return run(cfg)
