@@ -1,0 +1,1 @@
+"""Small self-written sample datasets bundled with pairlab (see `pairlab.samples.quora`)."""
