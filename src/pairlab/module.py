@@ -1,15 +1,49 @@
-"""LightningModule: encode each column, route the batch to its task's loss, log, evaluate."""
+"""LightningModule: encode each column, route the batch to its task's loss, log, evaluate.
+
+Two things live here, around the loss, so every in-batch loss gains them unchanged:
+- cross-device negatives: under DDP the outputs and labels of every rank are all-gathered
+  (with gradient) and the loss sees the global batch, exactly as one process would;
+- GradCache (`grad_cache_mini_batch`): embed the batch in chunks without a graph, take the
+  loss gradient w.r.t. the embeddings, then re-embed chunk by chunk with a graph and push
+  those cached gradients through, so a batch of thousands trains in the memory of a chunk.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from contextlib import nullcontext
 
 import pytorch_lightning as pl
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 from pairlab.models import Encoder
+
+
+def _split_features(features: dict[str, Tensor], size: int) -> list[dict[str, Tensor]]:
+    """Chunks of a tokenized column, each trimmed to its own longest row."""
+    chunks = []
+    for start in range(0, len(features["input_ids"]), size):
+        chunk = {k: v[start:start + size] for k, v in features.items()}
+        length = int(chunk["attention_mask"].sum(1).max())
+        chunks.append({k: v[:, :length] for k, v in chunk.items()})
+    return chunks
+
+
+class _RngState:
+    """Captures the RNG state before a chunk's first pass so its re-run draws the same dropout."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cpu = torch.get_rng_state()
+        self.cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+        self.device = device
+
+    def restore(self) -> None:
+        torch.set_rng_state(self.cpu)
+        if self.cuda is not None:
+            torch.cuda.set_rng_state(self.cuda, self.device)
 
 
 class PairModule(pl.LightningModule):
@@ -22,18 +56,25 @@ class PairModule(pl.LightningModule):
 
     def __init__(self, encoder: Encoder, losses: Mapping[str, nn.Module], lr: float = 2e-5,
                  weight_decay: float = 0.01, warmup_ratio: float = 0.1, scheduler: str = "linear",
-                 fused_adamw: bool = True) -> None:
+                 fused_adamw: bool = True, grad_cache_mini_batch: int | None = None,
+                 max_grad_norm: float | None = None) -> None:
         super().__init__()
         if lr <= 0:
             raise ValueError(f"model.lr must be > 0, got {lr}")
         if scheduler not in ("linear", "constant"):
             raise ValueError(f"model.scheduler={scheduler!r} is unknown: use linear or constant")
+        if grad_cache_mini_batch is not None and grad_cache_mini_batch <= 0:
+            raise ValueError(f"model.grad_cache.mini_batch must be > 0, got {grad_cache_mini_batch}")
+        if grad_cache_mini_batch and encoder.kind != "bi":
+            raise ValueError("model.grad_cache applies to bi-encoders (embedding losses) only")
         self.encoder = encoder
         self.losses = nn.ModuleDict(losses)
         self.lr, self.weight_decay, self.warmup_ratio = lr, weight_decay, warmup_ratio
         self.scheduler_name, self.fused_adamw = scheduler, fused_adamw
+        self.grad_cache_mini_batch = grad_cache_mini_batch
+        self.max_grad_norm = max_grad_norm
+        self.automatic_optimization = grad_cache_mini_batch is None
         self.examples_seen = dict.fromkeys(losses, 0)
-        self.last_metrics: dict[str, float] = {}
 
     @property
     def multi_task(self) -> bool:
@@ -43,16 +84,31 @@ class PairModule(pl.LightningModule):
         """One output per column: embeddings [B, D] (bi) or scores [B] (cross)."""
         return [self.encoder(features) for features in inputs]
 
-    def task_loss(self, batch: dict) -> Tensor:
-        return self.losses[batch["task"]](self(batch["inputs"]), batch["labels"])
+    # ---- the loss, on the global batch when gathering --------------------------------------
+    def _gathers(self, task: str) -> bool:
+        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return False
+        loss = self.losses[task]
+        choice = getattr(loss, "gather_across_devices", None)  # loss.gather_across_devices in config
+        return type(loss).spec.in_batch if choice is None else bool(choice)
 
+    def compute_loss(self, task: str, outputs: list[Tensor], labels: Tensor | None) -> Tensor:
+        if self._gathers(task):
+            import torch.distributed.nn.functional as dist_fn
+
+            outputs = [torch.cat(dist_fn.all_gather(out), dim=0) for out in outputs]
+            if labels is not None:
+                labels = torch.cat(dist_fn.all_gather(labels), dim=0)
+        return self.losses[task](outputs, labels)
+
+    # ---- training -----------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         task = batch["task"]
-        loss = self.task_loss(batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"non-finite training loss {loss.item()} at step {self.global_step} (batch {batch_idx}, task "
-                f"{task!r}); the last good checkpoint is kept. Lower model.lr or check the data.")
+        if self.automatic_optimization:
+            loss = self.compute_loss(task, self(batch["inputs"]), batch["labels"])
+            self._check_finite(loss, task, batch_idx)
+        else:
+            loss = self._grad_cache_step(batch, batch_idx)
         size = len(batch["inputs"][0]["input_ids"])
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         if self.multi_task:
@@ -61,10 +117,53 @@ class PairModule(pl.LightningModule):
             self.log(f"train/{task}/examples", float(self.examples_seen[task]), batch_size=size)
         return loss
 
+    def _check_finite(self, loss: Tensor, task: str, batch_idx: int) -> None:
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"non-finite training loss {loss.item()} at step {self.global_step} (batch {batch_idx}, task "
+                f"{task!r}); the last good checkpoint is kept. Lower model.lr or check the data.")
+
+    def _grad_cache_step(self, batch: dict, batch_idx: int) -> Tensor:
+        task, size = batch["task"], self.grad_cache_mini_batch
+        chunks = [_split_features(features, size) for features in batch["inputs"]]
+        states: list[list[_RngState]] = []
+        with torch.no_grad():
+            reps = []
+            for column in chunks:
+                states.append([])
+                parts = []
+                for chunk in column:
+                    states[-1].append(_RngState(self.device))
+                    parts.append(self.encoder(chunk))
+                reps.append(torch.cat(parts).detach().requires_grad_())
+        loss = self.compute_loss(task, reps, batch["labels"])
+        self._check_finite(loss, task, batch_idx)
+        grads = torch.autograd.grad(loss, reps)
+
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+        pending = [(c, i) for c, column in enumerate(chunks) for i in range(len(column))]
+        for n, (c, i) in enumerate(pending):
+            states[c][i].restore()
+            emb = self.encoder(chunks[c][i])
+            surrogate = (emb * grads[c][i * size:i * size + len(emb)]).sum()
+            last = n == len(pending) - 1
+            sync = self.trainer.strategy.model.no_sync() if (not last and hasattr(
+                self.trainer.strategy.model, "no_sync")) else nullcontext()
+            with sync:
+                self.manual_backward(surrogate)
+        if self.max_grad_norm:
+            self.clip_gradients(optimizer, gradient_clip_val=self.max_grad_norm, gradient_clip_algorithm="norm")
+        optimizer.step()
+        self.lr_schedulers().step()
+        return loss.detach()
+
+    # ---- validation ---------------------------------------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         key = f"val/{batch['task']}/loss" if self.multi_task else "val/loss"
-        self.log(key, self.task_loss(batch), batch_size=len(batch["inputs"][0]["input_ids"]),
-                 add_dataloader_idx=False, sync_dist=True)
+        loss = self.compute_loss(batch["task"], self(batch["inputs"]), batch["labels"])
+        self.log(key, loss, batch_size=len(batch["inputs"][0]["input_ids"]), add_dataloader_idx=False,
+                 sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
         evaluators = getattr(self.trainer.datamodule, "evaluators", {})
@@ -78,15 +177,15 @@ class PairModule(pl.LightningModule):
             self.log(f"val/{metric}", sum(values) / len(values), sync_dist=True,
                      prog_bar=metric in ("mrr@10", "ap"))
 
+    # ---- optimizer ----------------------------------------------------------------------------
     def configure_optimizers(self):
         decay, no_decay = [], []
         for name, param in self.encoder.named_parameters():
             if param.requires_grad:
-                (no_decay if param.ndim < 2 or "LayerNorm" in name or "norm" in name else decay).append(param)
-        fused = self.fused_adamw and self._fused_supported()
+                (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=self.lr, fused=fused or None)
+            lr=self.lr, fused=True if self.fused_adamw else None)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = int(math.ceil(self.warmup_ratio * total))
 
@@ -99,8 +198,3 @@ class PairModule(pl.LightningModule):
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-    def _fused_supported(self) -> bool:
-        param = next(self.encoder.parameters())
-        return param.device.type in ("cuda", "cpu") and param.dtype in (torch.float32, torch.float16,
-                                                                         torch.bfloat16)

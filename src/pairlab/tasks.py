@@ -95,7 +95,9 @@ def build_tasks(task_cfg: DictConfig | Mapping, model_kind: str) -> dict[str, Ta
         loss_cfg = OmegaConf.to_container(entry["loss"], resolve=True) if isinstance(
             entry["loss"], DictConfig) else dict(entry["loss"])
         data = instantiate(data_cfg, _convert_="all")
+        gather = loss_cfg.pop("gather_across_devices", None)
         loss = build_loss(loss_cfg)
+        loss.gather_across_devices = gather  # read by the module under DDP (None: on for in-batch losses)
         check_task(name, loss_cfg.get("name", type(loss).__name__), type(loss).spec, data, model_kind)
         if hasattr(data, "check_available"):
             data.check_available()

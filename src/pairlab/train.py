@@ -71,15 +71,21 @@ def run(cfg: DictConfig) -> float | None:
 
     encoder = build_model(cfg.model, seed=cfg.seed)
     datamodule.collator = Collator(encoder.tokenizer, encoder.max_length, encoder.kind)
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    grad_cache = cfg.model.get("grad_cache") or {}
+    max_grad_norm = trainer_cfg.get("gradient_clip_val")
+    if grad_cache.get("mini_batch"):  # manual optimization: the module clips and steps itself
+        trainer_cfg["gradient_clip_val"] = None
     module = PairModule(encoder, {name: task.loss for name, task in tasks.items()}, lr=cfg.model.lr,
                         weight_decay=cfg.model.weight_decay, warmup_ratio=cfg.model.warmup_ratio,
-                        scheduler=cfg.model.scheduler)
+                        scheduler=cfg.model.scheduler, fused_adamw=cfg.model.get("fused_adamw", True),
+                        grad_cache_mini_batch=grad_cache.get("mini_batch"), max_grad_norm=max_grad_norm)
 
     loggers = _instantiate_all(cfg.get("logger"))
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     callbacks = _instantiate_all(cfg.get("callbacks"))
-    trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks,
+    trainer: pl.Trainer = instantiate(trainer_cfg, logger=loggers or False, callbacks=callbacks,
                                       default_root_dir=str(run_dir))
 
     if cfg.eval_baseline and cfg.ckpt_path is None and datamodule.evaluators:

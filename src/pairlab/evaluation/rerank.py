@@ -1,0 +1,104 @@
+"""Reranking evaluation: score each query's candidate passages with the model, then IR metrics.
+
+Cross-encoders score every (query, passage) pair; bi-encoders use the cosine similarity of the
+query and passage embeddings. The run that was scored is kept in `last_run` (and returned by
+`rerank`) for callers that save it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from pairlab.data.base import Encoder
+from pairlab.evaluation.retrieval import ir_metrics
+
+
+class RerankEvaluator:
+    """Reranks `candidates` (qid -> [(pid, passage text)]) of `queries` (qid -> text), judged by `qrels`.
+
+    Metrics are `pairlab.evaluation.retrieval.ir_metrics` at `k_values` (mrr, ndcg, recall, map,
+    precision), averaged over the candidate queries that have a relevant passage in `qrels`.
+    """
+
+    def __init__(self, queries: Mapping[str, str], candidates: Mapping[str, Sequence[tuple[str, str]]],
+                 qrels: Mapping[str, Mapping[str, int]], batch_size: int = 64,
+                 k_values: Iterable[int] = (10, 100)) -> None:
+        missing = [qid for qid in candidates if qid not in queries]
+        if missing:
+            raise ValueError(f"{len(missing)} candidate queries have no query text (first: qid {missing[0]})")
+        self.candidates = {qid: list(cands) for qid, cands in candidates.items() if cands}
+        self.queries = {qid: queries[qid] for qid in self.candidates}
+        self.qrels = {qid: dict(qrels[qid]) for qid in self.candidates if qid in qrels}
+        if not any(rel > 0 for judged in self.qrels.values() for rel in judged.values()):
+            raise ValueError("no candidate query has a relevant passage in the qrels: check that the run/candidates "
+                             "and the qrels come from the same query set")
+        self.batch_size = batch_size
+        self.k_values = tuple(k_values)
+        self.last_run: dict[str, dict[str, float]] | None = None
+
+    @torch.no_grad()
+    def rerank(self, encoder: Encoder) -> dict[str, dict[str, float]]:
+        """The run {qid: {pid: model score}} over every candidate."""
+        pairs = [(qid, pid, text) for qid, cands in self.candidates.items() for pid, text in cands]
+        if encoder.kind == "cross":
+            scores = encoder.score([self.queries[q] for q, _, _ in pairs], [t for _, _, t in pairs],
+                                   batch_size=self.batch_size)
+        elif encoder.kind == "bi":
+            qids = list(self.queries)
+            texts = sorted({t for _, _, t in pairs})
+            row = {t: i for i, t in enumerate(texts)}
+            q_emb = F.normalize(encoder.encode([self.queries[q] for q in qids], batch_size=self.batch_size).float(),
+                                dim=-1)
+            p_emb = F.normalize(encoder.encode(texts, batch_size=self.batch_size).float(), dim=-1)
+            q_index = {q: i for i, q in enumerate(qids)}
+            scores = (q_emb[[q_index[q] for q, _, _ in pairs]] * p_emb[[row[t] for _, _, t in pairs]]).sum(-1)
+        else:
+            raise ValueError(f"encoder.kind must be 'bi' or 'cross', got {encoder.kind!r}")
+        run: dict[str, dict[str, float]] = {}
+        for (qid, pid, _), score in zip(pairs, scores.float().cpu().tolist(), strict=True):
+            run.setdefault(qid, {})[pid] = score
+        return run
+
+    def __call__(self, encoder: Encoder) -> dict[str, float]:
+        self.last_run = self.rerank(encoder)
+        return ir_metrics(self.last_run, self.qrels, self.k_values)
+
+    @classmethod
+    def from_run(cls, run: Path, collection: Path, queries: Path, qrels: Path, max_queries: int | None = None,
+                 depth: int | None = None, batch_size: int = 64,
+                 k_values: Iterable[int] = (10, 100)) -> RerankEvaluator:
+        """From a TREC run file (candidates), the collection and queries files (texts) and qrels.
+
+        `max_queries` keeps the first queries of the run that have a relevant passage (a dev
+        slice); `depth` keeps each query's top candidates of the run.
+        """
+        from pairlab.data.indexed import KeyedTsv
+        from pairlab.data.msmarco import as_int, read_qrels, read_run
+
+        judged = read_qrels(qrels, "data.dev.qrels")
+        relevant = {qid for qid, rels in judged.items() if any(r > 0 for r in rels.values())}
+        ranked = read_run(run, max_queries, depth, keep=relevant.__contains__, hint="data.dev.run")
+        passages = KeyedTsv(collection, "data.collection", what="pid")
+        query_texts = KeyedTsv(queries, "data.dev.queries", what="qid")
+
+        def text(table: KeyedTsv, key: str, qid: str) -> str:
+            where = f"{run} (query {qid})"
+            return table.get(as_int(key, "id", where), where)
+
+        return cls({qid: text(query_texts, qid, qid) for qid in ranked},
+                   {qid: [(pid, text(passages, pid, qid)) for pid, _ in cands] for qid, cands in ranked.items()},
+                   judged, batch_size=batch_size, k_values=k_values)
+
+    @classmethod
+    def from_jsonl(cls, path: Path, qrels: Path, max_queries: int | None = None, depth: int | None = None,
+                   batch_size: int = 64, k_values: Iterable[int] = (10, 100)) -> RerankEvaluator:
+        """From a jsonl of `{"qid", "query", "candidates": [{"pid", "text"}, ...]}` and qrels."""
+        from pairlab.data.msmarco import read_candidates_jsonl, read_qrels
+
+        queries, candidates = read_candidates_jsonl(path, max_queries, depth, "data.dev.candidates")
+        return cls(queries, candidates, read_qrels(qrels, "data.dev.qrels"), batch_size=batch_size,
+                   k_values=k_values)

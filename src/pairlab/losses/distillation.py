@@ -1,0 +1,73 @@
+"""Bi-encoder distillation from a teacher: score margins (MarginMSE) and embeddings (MSE)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pairlab.losses.functional import PAIRWISE_SIMILARITY, Similarity, margin_targets, pick
+from pairlab.losses.spec import LossSpec
+
+
+class MarginMSELoss(nn.Module):
+    """ST's MarginMSELoss (Hofstaetter et al. 2021): MSE between the student margins
+    sim(q, pos) - sim(q, neg_i) and the teacher margins, over rows and negatives.
+
+    outputs: query, positive, negative_1..k embeddings [B, D].
+    labels: teacher scores [B, 1 + k] (pos, neg_1..neg_k), or margins [B, k] or [B] (k = 1).
+    """
+
+    spec: ClassVar[LossSpec] = LossSpec(model="bi", min_columns=3, max_columns=None, label="scores")
+
+    def __init__(self, similarity: Similarity = "dot") -> None:
+        super().__init__()
+        self.similarity = similarity
+        self.sim = pick(PAIRWISE_SIMILARITY, similarity, "similarity")
+
+    def forward(self, outputs: list[Tensor], labels: Tensor | None) -> Tensor:
+        if len(outputs) < 3:
+            raise ValueError(f"MarginMSELoss needs query, positive and negative columns, got {len(outputs)}")
+        query, pos, negs = outputs[0], outputs[1], outputs[2:]
+        target = margin_targets(labels, len(query), len(negs), type(self).__name__)
+        pos_scores = self.sim(query, pos)
+        margins = torch.stack([pos_scores - self.sim(query, neg) for neg in negs], dim=1)
+        return F.mse_loss(margins, target.to(margins.dtype))
+
+    def extra_repr(self) -> str:
+        return f"similarity={self.similarity!r}"
+
+
+class MSELoss(nn.Module):
+    """ST's MSELoss (Reimers & Gurevych 2020): MSE between the student embedding of each column
+    and the teacher embedding, averaged over columns.
+
+    labels: the teacher embedding per row [B, D], targeted by every column (e.g. a sentence and
+    its translation both target the teacher's embedding of the sentence), or one per column
+    [B, columns, D]. It is declared as label kind "scores" (a tuple of floats per row, here the
+    teacher vector), the only label kind that carries a vector per row; the student and teacher
+    dimensions must match (ST's optional learned projection is not provided).
+    """
+
+    spec: ClassVar[LossSpec] = LossSpec(model="bi", min_columns=1, max_columns=None, label="scores")
+
+    def forward(self, outputs: list[Tensor], labels: Tensor | None) -> Tensor:
+        if labels is None:
+            raise ValueError("MSELoss needs teacher embeddings as labels, but the batch has no labels")
+        labels = labels.detach()
+        if labels.dim() == 2:
+            targets = [labels] * len(outputs)
+        elif labels.dim() == 3 and labels.size(1) == len(outputs):
+            targets = list(labels.unbind(1))
+        else:
+            raise ValueError(f"MSELoss expects teacher embeddings [B, D] or [B, {len(outputs)}, D], "
+                             f"got {tuple(labels.shape)}")
+        losses = []
+        for student, teacher in zip(outputs, targets, strict=True):
+            if student.shape != teacher.shape:
+                raise ValueError(f"MSELoss: student embeddings {tuple(student.shape)} and teacher embeddings "
+                                 f"{tuple(teacher.shape)} differ in shape")
+            losses.append(F.mse_loss(student, teacher.to(student.dtype)))
+        return torch.stack(losses).mean()
