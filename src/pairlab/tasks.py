@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
@@ -84,6 +85,16 @@ def check_task(task: str, loss_name: str, spec: LossSpec, data: TaskData, model_
     raise ConfigError(f"loss={loss_name}{where} needs {describe_needs(spec)}; {gives}: {fix}")
 
 
+def _checked(make):
+    """Run a constructor; an invalid value (it raises ValueError/TypeError naming the key) becomes a ConfigError."""
+    try:
+        return make()
+    except InstantiationException as e:
+        raise ConfigError(str(e.__cause__ or e)) from e
+    except (ValueError, TypeError) as e:
+        raise ConfigError(str(e)) from e
+
+
 def build_tasks(task_cfg: DictConfig | Mapping, model_kind: str) -> dict[str, Task]:
     """Instantiate every task's data and loss and check each pair against the model kind."""
     tasks: dict[str, Task] = {}
@@ -94,9 +105,9 @@ def build_tasks(task_cfg: DictConfig | Mapping, model_kind: str) -> dict[str, Ta
             data_cfg["batch_size"] = entry["batch_size"]
         loss_cfg = OmegaConf.to_container(entry["loss"], resolve=True) if isinstance(
             entry["loss"], DictConfig) else dict(entry["loss"])
-        data = instantiate(data_cfg, _convert_="all")
         gather = loss_cfg.pop("gather_across_devices", None)
-        loss = build_loss(loss_cfg)
+        data = _checked(lambda: instantiate(data_cfg, _convert_="all"))  # noqa: B023 - called at once
+        loss = _checked(lambda: build_loss(loss_cfg))  # noqa: B023
         loss.gather_across_devices = gather  # read by the module under DDP (None: on for in-batch losses)
         check_task(name, loss_cfg.get("name", type(loss).__name__), type(loss).spec, data, model_kind)
         if hasattr(data, "check_available"):

@@ -21,11 +21,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from pairlab.data.collate import Collator
 from pairlab.data.datamodule import PairDataModule
+from pairlab.data.tabular import DataError
 from pairlab.export import export_model
 from pairlab.models import build_model
 from pairlab.module import PairModule
 from pairlab.resolvers import register
-from pairlab.tasks import CONF_DIR, build_tasks
+from pairlab.tasks import CONF_DIR, ConfigError, build_tasks
 
 log = logging.getLogger("pairlab")
 register()
@@ -117,4 +118,7 @@ def run(cfg: DictConfig) -> float | None:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    return run(cfg)
+    try:
+        return run(cfg)
+    except (ConfigError, DataError) as e:  # a user mistake: one clear line, no traceback
+        raise SystemExit(f"pairlab: {e}") from e

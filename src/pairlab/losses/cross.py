@@ -45,8 +45,10 @@ class BinaryCrossEntropyLoss(nn.Module):
         if len(outputs) != 1:
             raise ValueError(f"BinaryCrossEntropyLoss needs one candidate column, got {len(outputs)}")
         logits = _stack(outputs, self, 1)[:, 0]
-        target = row_labels(labels, len(logits), type(self).__name__).to(logits.dtype)
-        weight = None if self.pos_weight is None else self.pos_weight.to(logits.dtype)
+        target = row_labels(labels, len(logits), type(self).__name__)
+        dtype = torch.promote_types(logits.dtype, target.dtype)  # bf16 logits: computed in float32
+        logits, target = logits.to(dtype), target.to(dtype)
+        weight = None if self.pos_weight is None else self.pos_weight.to(dtype)
         return F.binary_cross_entropy_with_logits(logits, target, pos_weight=weight)
 
     def extra_repr(self) -> str:
@@ -101,7 +103,7 @@ class MSELoss(nn.Module):
         if labels.shape != logits.shape:
             raise ValueError(f"MSELoss expects teacher scores of shape {tuple(logits.shape)} (one per candidate "
                              f"column), got {tuple(labels.shape)}")
-        return F.mse_loss(logits, labels.detach().to(logits.dtype))
+        return F.mse_loss(logits, labels.detach())  # in the promoted dtype (bf16 logits: float32)
 
 
 class MarginMSELoss(nn.Module):
@@ -117,4 +119,4 @@ class MarginMSELoss(nn.Module):
         logits = _stack(outputs, self, 2)
         margins = logits[:, :1] - logits[:, 1:]
         target = margin_targets(labels, len(logits), margins.size(1), type(self).__name__)
-        return F.mse_loss(margins, target.to(margins.dtype))
+        return F.mse_loss(margins, target)

@@ -34,7 +34,7 @@ class MarginMSELoss(nn.Module):
         target = margin_targets(labels, len(query), len(negs), type(self).__name__)
         pos_scores = self.sim(query, pos)
         margins = torch.stack([pos_scores - self.sim(query, neg) for neg in negs], dim=1)
-        return F.mse_loss(margins, target.to(margins.dtype))
+        return F.mse_loss(margins, target)  # in the promoted dtype (bf16 outputs: float32)
 
     def extra_repr(self) -> str:
         return f"similarity={self.similarity!r}"
@@ -69,5 +69,5 @@ class MSELoss(nn.Module):
             if student.shape != teacher.shape:
                 raise ValueError(f"MSELoss: student embeddings {tuple(student.shape)} and teacher embeddings "
                                  f"{tuple(teacher.shape)} differ in shape")
-            losses.append(F.mse_loss(student, teacher.to(student.dtype)))
+            losses.append(F.mse_loss(student, teacher))
         return torch.stack(losses).mean()

@@ -1,0 +1,64 @@
+"""Compose-time validation: incompatible loss/data/model choices fail before any model loads."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import compose_cfg, train_cli
+
+from pairlab.tasks import ConfigError, build_tasks
+
+
+def tasks_for(overrides, tmp_path):
+    cfg = compose_cfg(overrides, tmp_path)
+    return build_tasks(cfg.task, cfg.model.kind)
+
+
+@pytest.mark.parametrize(("overrides", "fix"), [
+    (["loss=contrastive", "data=quora", "data.subset=pair"], "use data.subset=pair-class"),
+    (["loss=online_contrastive", "data=quora_sample", "data.subset=triplet"], "use data.subset=pair-class"),
+    (["loss=mnrl", "data=quora_sample", "data.subset=pair-class"], "use data.subset=pair"),
+    (["loss=triplet", "data=quora_sample", "data.subset=pair"], "use data.subset=triplet"),
+    (["loss=bce", "model=minilm"], "use model=cross_minilm"),
+    (["loss=mnrl", "model=cross_tiny"], "use model=minilm"),
+    (["loss=ce_mse", "model=cross_tiny", "data=quora_sample"], "use a loss for that data"),
+    (["loss=margin_mse", "data=quora_sample"], "use a loss for that data"),
+])
+def test_incompatible_choice_names_both_sides_and_the_fix(overrides, fix, tmp_path):
+    with pytest.raises(ConfigError) as err:
+        tasks_for(overrides, tmp_path)
+    message = str(err.value)
+    loss = next(o.split("=")[1] for o in overrides if o.startswith("loss="))
+    assert f"loss={loss}" in message and fix in message
+
+
+def test_message_example_from_the_docs(tmp_path):
+    with pytest.raises(ConfigError, match=r"loss=contrastive needs 2 text columns \(texts\) with a 0/1 label; "
+                                          r"data=quora data.subset=pair gives \(anchor, positive\): "
+                                          r"use data.subset=pair-class"):
+        tasks_for(["loss=contrastive", "data=quora", "data.subset=pair"], tmp_path)
+
+
+@pytest.mark.parametrize(("loss", "subset"), [("contrastive", "pair-class"), ("online_contrastive", "pair-class"),
+                                               ("mnrl", "pair"), ("triplet", "triplet"), ("cosent", "pair-class")])
+def test_subset_is_picked_from_the_loss(loss, subset, tmp_path):
+    tasks = tasks_for([f"loss={loss}", "data=quora_sample"], tmp_path)
+    assert tasks["main"].data.subset == subset
+
+
+def test_cli_exits_nonzero_before_loading_the_model(tmp_path):
+    result = train_cli(["loss=contrastive", "data=quora_sample", "data.subset=pair", "model=minilm",
+                        f"hydra.run.dir={tmp_path}"])
+    assert result.returncode != 0
+    assert "use data.subset=pair-class" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "checkpoints").exists()
+    assert "Loading weights" not in result.stderr + result.stdout
+
+
+def test_invalid_values_fail_with_the_key_named(tmp_path):
+    with pytest.raises(ConfigError, match="data.batch_size must be > 0"):
+        tasks_for(["data.batch_size=0"], tmp_path)
+    with pytest.raises(ConfigError, match="data.subset='pairs'"):
+        tasks_for(["data.subset=pairs"], tmp_path)
+    with pytest.raises(ConfigError, match="margin"):
+        tasks_for(["loss=contrastive", "loss.margin=-1"], tmp_path)

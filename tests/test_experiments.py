@@ -1,0 +1,38 @@
+"""Every experiment recipe runs offline for a few steps on a tiny model and the bundled samples."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import train_in_process
+
+from pairlab.tasks import CONF_DIR
+
+EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+TINY = {"quora": ["model=tiny", "data=quora_sample"],
+        "msmarco": ["model=cross_tiny", "data=msmarco_sample"]}
+
+
+def smoke_overrides(name: str) -> list[str]:
+    text = (CONF_DIR / "experiment" / f"{name}.yaml").read_text()
+    first_command = next(line for line in text.splitlines() if "python train.py" in line)
+    # the recipe's own comment says which offline overrides turn it into a smoke run
+    extra = first_command.split("add ", 1)[1].rstrip(")").split() if "add " in first_command else []
+    return [f"experiment={name}", *extra]
+
+
+def test_every_experiment_says_how_to_run_it():
+    assert EXPERIMENTS
+    for name in EXPERIMENTS:
+        lines = (CONF_DIR / "experiment" / f"{name}.yaml").read_text().splitlines()
+        assert lines[0] == "# @package _global_"
+        assert lines[1].startswith(f"# python train.py experiment={name}")
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_runs_a_few_steps_offline(name, tmp_path):
+    train_in_process([*smoke_overrides(name), "trainer.max_steps=5", "eval_baseline=false"], tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics and all(v == v for v in metrics.values())  # finite numbers, no NaN
+    assert (tmp_path / "model" / "README.md").is_file()
