@@ -112,14 +112,21 @@ def st_forward(loss: nn.Module, labels: Tensor | None) -> Callable[[list[Tensor]
     return lambda embs: loss([{"emb": e} for e in embs], None if labels is None else labels.clone())
 
 
+def st_mnrl(symmetric: bool, **kwargs: object) -> nn.Module:
+    """ST's MNRL, or its symmetric variant in the form ST's deprecated
+    MultipleNegativesSymmetricRankingLoss constructs (and recommends instead of it)."""
+    if symmetric:
+        kwargs |= {"directions": ("query_to_doc", "doc_to_query"), "partition_mode": "per_direction"}
+    return st.MultipleNegativesRankingLoss(EmbeddingStub(), **kwargs)
+
+
 @pytest.mark.parametrize(("batch", "dim"), SHAPES, ids=SHAPE_IDS)
 @pytest.mark.parametrize("negatives", [0, 1, 3])
 @pytest.mark.parametrize(("similarity", "scale"), [("cos", 20.0), ("cos", 7.5), ("dot", 1.0)])
 @pytest.mark.parametrize("symmetric", [False, True], ids=["mnrl", "symmetric"])
 def test_mnrl(batch: int, dim: int, negatives: int, similarity: str, scale: float, symmetric: bool) -> None:
-    st_cls = st.MultipleNegativesSymmetricRankingLoss if symmetric else st.MultipleNegativesRankingLoss
     ours_cls = pl.MultipleNegativesSymmetricRankingLoss if symmetric else pl.MultipleNegativesRankingLoss
-    ref = st_cls(EmbeddingStub(), scale=scale, similarity_fct=cos_sim if similarity == "cos" else dot_score)
+    ref = st_mnrl(symmetric, scale=scale, similarity_fct=cos_sim if similarity == "cos" else dot_score)
     check_parity(ours_cls(scale=scale, similarity=similarity), st_forward(ref, None),
                  embeddings(2 + negatives, batch, dim, seed=batch * 10 + negatives), None)
 
@@ -127,9 +134,8 @@ def test_mnrl(batch: int, dim: int, negatives: int, similarity: str, scale: floa
 @pytest.mark.parametrize("symmetric", [False, True], ids=["mnrl", "symmetric"])
 @pytest.mark.parametrize("negatives", [1, 2])
 def test_mnrl_duplicate_rows(symmetric: bool, negatives: int) -> None:
-    st_cls = st.MultipleNegativesSymmetricRankingLoss if symmetric else st.MultipleNegativesRankingLoss
     ours_cls = pl.MultipleNegativesSymmetricRankingLoss if symmetric else pl.MultipleNegativesRankingLoss
-    check_parity(ours_cls(), st_forward(st_cls(EmbeddingStub()), None),
+    check_parity(ours_cls(), st_forward(st_mnrl(symmetric), None),
                  embeddings(2 + negatives, 6, 8, seed=3, duplicate=True), None)
 
 

@@ -11,7 +11,7 @@ Two things live here, around the loss, so every in-batch loss gains them unchang
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 
 import pytorch_lightning as pl
@@ -124,11 +124,23 @@ class PairModule(pl.LightningModule):
                 f"{task!r}); the last good checkpoint is kept. Lower model.lr or check the data.")
 
     def _grad_cache_step(self, batch: dict, batch_idx: int) -> Tensor:
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+        loss = self.grad_cache_backward(batch, batch_idx, self.manual_backward)
+        if self.max_grad_norm:
+            self.clip_gradients(optimizer, gradient_clip_val=self.max_grad_norm, gradient_clip_algorithm="norm")
+        optimizer.step()
+        self.lr_schedulers().step()
+        return loss
+
+    def grad_cache_backward(self, batch: dict, batch_idx: int = 0,
+                            backward: Callable[[Tensor], None] = Tensor.backward) -> Tensor:
+        """Accumulate into .grad the gradient of the full-batch loss, holding one chunk's graph at a time."""
         task, size = batch["task"], self.grad_cache_mini_batch
         chunks = [_split_features(features, size) for features in batch["inputs"]]
         states: list[list[_RngState]] = []
+        reps = []
         with torch.no_grad():
-            reps = []
             for column in chunks:
                 states.append([])
                 parts = []
@@ -140,22 +152,15 @@ class PairModule(pl.LightningModule):
         self._check_finite(loss, task, batch_idx)
         grads = torch.autograd.grad(loss, reps)
 
-        optimizer = self.optimizers()
-        optimizer.zero_grad()
         pending = [(c, i) for c, column in enumerate(chunks) for i in range(len(column))]
+        ddp = self._trainer.strategy.model if self._trainer is not None else None
         for n, (c, i) in enumerate(pending):
             states[c][i].restore()
             emb = self.encoder(chunks[c][i])
             surrogate = (emb * grads[c][i * size:i * size + len(emb)]).sum()
             last = n == len(pending) - 1
-            sync = self.trainer.strategy.model.no_sync() if (not last and hasattr(
-                self.trainer.strategy.model, "no_sync")) else nullcontext()
-            with sync:
-                self.manual_backward(surrogate)
-        if self.max_grad_norm:
-            self.clip_gradients(optimizer, gradient_clip_val=self.max_grad_norm, gradient_clip_algorithm="norm")
-        optimizer.step()
-        self.lr_schedulers().step()
+            with ddp.no_sync() if (not last and hasattr(ddp, "no_sync")) else nullcontext():
+                backward(surrogate)
         return loss.detach()
 
     # ---- validation ---------------------------------------------------------------------------

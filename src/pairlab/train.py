@@ -54,6 +54,15 @@ def _print_metrics(title: str, metrics: dict[str, float]) -> None:
     print(f"[pairlab] {title}: {json.dumps(shown)}", flush=True)
 
 
+def resolve_num_workers(num_workers: int | str, accelerator: str) -> int:
+    """`auto`: tokenize in the training process on CPU (on few cores, worker processes fight the
+    model's threads and slow every step), in up to 4 workers when a GPU trains."""
+    if num_workers != "auto":
+        return int(num_workers)
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    return min(4, max(0, (os.cpu_count() or 1) - 1)) if on_gpu else 0
+
+
 def run(cfg: DictConfig) -> float | None:
     """Train, evaluate and export one run; returns the final value of `cfg.monitor`."""
     run_dir = Path(cfg.paths.output_dir)
@@ -67,7 +76,7 @@ def run(cfg: DictConfig) -> float | None:
     datamodule = PairDataModule(
         {name: task.data for name, task in tasks.items()}, collator=None, strategy=cfg.task.strategy,
         weights={n: t.weight for n, t in tasks.items()} if all(t.weight is not None for t in tasks.values())
-        else None, seed=cfg.seed, num_workers=cfg.num_workers)
+        else None, seed=cfg.seed, num_workers=resolve_num_workers(cfg.num_workers, cfg.trainer.accelerator))
     datamodule.setup("fit")  # data errors surface before the model loads
 
     encoder = build_model(cfg.model, seed=cfg.seed)

@@ -49,11 +49,16 @@ def check_file(path: Path, hint: str | None = None) -> None:
         raise DataError(f"{path}: file is empty{fix}")
 
 
+def writable(folder: Path) -> bool:
+    """Writable, and not marked read-only (no write bit) -- root passes `os.access` on any folder."""
+    return os.access(folder, os.W_OK) and bool(folder.stat().st_mode & 0o222)
+
+
 def cache_dir(source: Path) -> Path:
     """Where the artifacts of `source` live (see module docstring)."""
     forced = os.environ.get("PAIRLAB_INDEX_DIR")
     beside = source.parent / f"{source.name}.pairlab-index"
-    if not forced and (os.access(beside, os.W_OK) or (not beside.exists() and os.access(source.parent, os.W_OK))):
+    if not forced and (writable(beside) if beside.exists() else writable(source.parent)):
         return beside
     root = Path(forced or os.environ.get("PAIRLAB_CACHE", Path.home() / ".cache" / "pairlab" / "index"))
     digest = hashlib.sha1(str(source.resolve()).encode()).hexdigest()[:12]
@@ -77,6 +82,7 @@ def cached(source: Path, name: str, build: Callable[[Path], None]) -> tuple[Path
     os.close(fd)
     try:
         build(Path(tmp))
+        os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pairlab.losses.functional import SIAMESE_DISTANCE, Distance, pairwise_cos_sim, pick, row_labels
+from pairlab.losses.functional import SIAMESE_DISTANCE, Distance, non_negative, pairwise_cos_sim, pick, row_labels
 from pairlab.losses.spec import LossSpec
 
 _PAIR_BINARY = LossSpec(model="bi", min_columns=2, max_columns=2, label="binary")
@@ -31,7 +31,7 @@ class ContrastiveLoss(nn.Module):
 
     def __init__(self, margin: float = 0.5, distance: Distance = "cosine", size_average: bool = True) -> None:
         super().__init__()
-        self.margin = margin
+        self.margin = non_negative(margin, "margin")
         self.distance = distance
         self.size_average = size_average
         self.dist = pick(SIAMESE_DISTANCE, distance, "distance")
@@ -59,7 +59,7 @@ class OnlineContrastiveLoss(nn.Module):
 
     def __init__(self, margin: float = 0.5, distance: Distance = "cosine") -> None:
         super().__init__()
-        self.margin = margin
+        self.margin = non_negative(margin, "margin")
         self.distance = distance
         self.dist = pick(SIAMESE_DISTANCE, distance, "distance")
 

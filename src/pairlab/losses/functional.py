@@ -59,6 +59,13 @@ TRIPLET_DISTANCE: dict[str, PairFn] = {
 }
 
 
+def non_negative(value: float, key: str) -> float:
+    """Validate a margin-like hyperparameter; the message names the config key."""
+    if not value >= 0:
+        raise ValueError(f"loss.{key} must be >= 0, got {value}")
+    return value
+
+
 def pick(table: dict[str, _T], name: str, what: str) -> _T:
     """`table[name]`, or a ValueError listing the valid names."""
     if name not in table:

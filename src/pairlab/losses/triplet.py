@@ -7,7 +7,7 @@ from typing import ClassVar
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pairlab.losses.functional import TRIPLET_DISTANCE, Distance, pick
+from pairlab.losses.functional import TRIPLET_DISTANCE, Distance, non_negative, pick
 from pairlab.losses.spec import LossSpec
 
 
@@ -22,7 +22,7 @@ class TripletLoss(nn.Module):
 
     def __init__(self, margin: float = 5.0, distance: Distance = "euclidean") -> None:
         super().__init__()
-        self.margin = margin
+        self.margin = non_negative(margin, "margin")
         self.distance = distance
         self.dist = pick(TRIPLET_DISTANCE, distance, "distance")
 

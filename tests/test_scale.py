@@ -1,0 +1,91 @@
+"""GradCache and cross-device negatives give the gradients of plain big-batch training."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from pairlab.data.collate import Collator
+from pairlab.data.example import Example
+from pairlab.losses import ContrastiveLoss, MultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss
+from pairlab.models import build_model
+from pairlab.module import PairModule
+
+TEXTS = [f"question number {i} about topic {i % 7} {'and more words ' * (i % 4)}" for i in range(24)]
+
+
+def make_batch(collator, n_columns=2, labelled=False, rows=range(16)):
+    examples = [Example(tuple(TEXTS[(i + 5 * c) % len(TEXTS)] for c in range(n_columns)),
+                        float(i % 2) if labelled else None) for i in rows]
+    return collator("main", examples)
+
+
+def make_module(loss, seed=0, **kw):
+    encoder = build_model({"kind": "bi", "tiny": {"hidden_size": 32}, "max_length": 32}, seed=seed)
+    encoder.eval()  # no dropout: the big batch and the chunks must see the same function
+    return PairModule(encoder, {"main": loss}, **kw), Collator(encoder.tokenizer, 32, "bi")
+
+
+def grads_of(module):
+    return torch.cat([p.grad.flatten() for p in module.encoder.parameters() if p.grad is not None])
+
+
+@pytest.mark.parametrize(("loss", "columns", "labelled"), [
+    (MultipleNegativesRankingLoss(), 2, False),
+    (MultipleNegativesRankingLoss(), 3, False),
+    (MultipleNegativesSymmetricRankingLoss(), 2, False),
+    (ContrastiveLoss(), 2, True),
+])
+@pytest.mark.parametrize("mini_batch", [1, 5, 16])
+def test_grad_cache_equals_big_batch_gradients(loss, columns, labelled, mini_batch):
+    torch.manual_seed(0)
+    plain, collator = make_module(loss)
+    batch = make_batch(collator, columns, labelled)
+    big = plain.compute_loss("main", plain(batch["inputs"]), batch["labels"])
+    big.backward()
+    cached, _ = make_module(loss, grad_cache_mini_batch=mini_batch)
+    small = cached.grad_cache_backward(batch)
+    assert torch.allclose(big, small, atol=1e-6)
+    assert torch.allclose(grads_of(plain), grads_of(cached), atol=1e-5, rtol=1e-4)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world, port, columns, out):
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    module, collator = make_module(MultipleNegativesRankingLoss())
+    per_rank = 16 // world
+    batch = make_batch(collator, columns, rows=range(rank * per_rank, (rank + 1) * per_rank))
+    loss = module.compute_loss("main", module(batch["inputs"]), batch["labels"])
+    loss.backward()
+    grads = grads_of(module)
+    dist.all_reduce(grads)  # what DDP does: average the ranks' gradients
+    grads /= world
+    if rank == 0:
+        torch.save({"loss": loss.detach(), "grads": grads}, out)
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("columns", [2, 3, 4])
+def test_ddp_gathered_negatives_equal_one_process_on_the_global_batch(tmp_path, columns):
+    out = tmp_path / "rank0.pt"
+    mp.spawn(_ddp_worker, args=(2, _free_port(), columns, str(out)), nprocs=2, join=True)
+    ddp = torch.load(out)
+    single, collator = make_module(MultipleNegativesRankingLoss())
+    batch = make_batch(collator, columns)
+    loss = single.compute_loss("main", single(batch["inputs"]), batch["labels"])
+    loss.backward()
+    assert torch.allclose(ddp["loss"], loss.detach(), atol=1e-5)
+    assert torch.allclose(ddp["grads"], grads_of(single), atol=1e-5, rtol=1e-4)
