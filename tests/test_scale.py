@@ -89,3 +89,14 @@ def test_ddp_gathered_negatives_equal_one_process_on_the_global_batch(tmp_path, 
     loss.backward()
     assert torch.allclose(ddp["loss"], loss.detach(), atol=1e-5)
     assert torch.allclose(ddp["grads"], grads_of(single), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_cli_trains_under_ddp_sim_with_two_processes(tmp_path):
+    from helpers import train_cli
+
+    result = train_cli(["trainer=ddp_sim", "model=tiny", "trainer.max_steps=4", "logger=csv",
+                        f"hydra.run.dir={tmp_path}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("[pairlab] final:") == 1  # printed by rank 0 only
+    assert (tmp_path / "model" / "modules.json").is_file()

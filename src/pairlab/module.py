@@ -92,8 +92,8 @@ class PairModule(pl.LightningModule):
         choice = getattr(loss, "gather_across_devices", None)  # loss.gather_across_devices in config
         return type(loss).spec.in_batch if choice is None else bool(choice)
 
-    def compute_loss(self, task: str, outputs: list[Tensor], labels: Tensor | None) -> Tensor:
-        if self._gathers(task):
+    def compute_loss(self, task: str, outputs: list[Tensor], labels: Tensor | None, gather: bool = True) -> Tensor:
+        if gather and self._gathers(task):
             import torch.distributed.nn.functional as dist_fn
 
             outputs = [torch.cat(dist_fn.all_gather(out), dim=0) for out in outputs]
@@ -166,7 +166,7 @@ class PairModule(pl.LightningModule):
     # ---- validation ---------------------------------------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         key = f"val/{batch['task']}/loss" if self.multi_task else "val/loss"
-        loss = self.compute_loss(batch["task"], self(batch["inputs"]), batch["labels"])
+        loss = self.compute_loss(batch["task"], self(batch["inputs"]), batch["labels"], gather=False)
         self.log(key, loss, batch_size=len(batch["inputs"][0]["input_ids"]), add_dataloader_idx=False,
                  sync_dist=True)
 

@@ -100,7 +100,8 @@ def run(cfg: DictConfig) -> float | None:
 
     if cfg.eval_baseline and cfg.ckpt_path is None and datamodule.evaluators:
         baseline = _metrics(trainer.validate(module, datamodule=datamodule, verbose=False))
-        _print_metrics("baseline (step 0)", baseline)
+        if trainer.is_global_zero:
+            _print_metrics("baseline (step 0)", baseline)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
 
     checkpoint = trainer.checkpoint_callback
@@ -109,10 +110,12 @@ def run(cfg: DictConfig) -> float | None:
         module.load_state_dict(state["state_dict"])
         log.info("loaded best checkpoint %s", checkpoint.best_model_path)
     final = _metrics(trainer.validate(module, datamodule=datamodule, verbose=False)) if datamodule.val_sets else {}
+    if not trainer.is_global_zero:
+        return None
     _print_metrics("final", final)
     _write_json(run_dir / "metrics.json", final)
 
-    if cfg.export and trainer.is_global_zero:
+    if cfg.export:
         names = {n: (t.data.name, t.loss_name) for n, t in tasks.items()}
         info = {"run_name": cfg.run_name, "metrics": final,
                 "loss": ", ".join(f"{loss} ({n})" for n, (_, loss) in names.items()),

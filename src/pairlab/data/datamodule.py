@@ -48,11 +48,16 @@ class ResumableLoader(DataLoader):
 
 
 class SequentialKeys(Sampler[BatchKey]):
-    """Consecutive batches of one task's validation rows (this rank's shard)."""
+    """Consecutive batches of one task's validation rows, dealt to ranks in turn.
+
+    Every rank gets the same number of batches (collectives must line up), so under DDP up to
+    world_size - 1 trailing batches are left out of the validation loss.
+    """
 
     def __init__(self, task: str, size: int, batch_size: int, rank: int = 0, world_size: int = 1) -> None:
-        self.keys = [(task, list(range(s, min(s + batch_size, size))))
-                     for s in range(rank * batch_size, size, batch_size * world_size)]
+        batches = [list(range(s, min(s + batch_size, size))) for s in range(0, size, batch_size)]
+        usable = len(batches) - len(batches) % world_size
+        self.keys = [(task, rows) for rows in batches[rank:usable:world_size]]
 
     def __iter__(self) -> Iterator[BatchKey]:
         return iter(self.keys)
