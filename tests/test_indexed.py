@@ -60,6 +60,13 @@ def test_read_only_folder_caches_elsewhere(tmp_path, monkeypatch):
         folder.chmod(0o755)
 
 
+def test_bundled_files_are_indexed_outside_the_package(tmp_path, monkeypatch):
+    from pairlab.samples.msmarco import sample_dir
+
+    monkeypatch.setenv("PAIRLAB_CACHE", str(tmp_path / "cache"))
+    assert cache_dir(sample_dir() / "collection.tsv").parent == tmp_path / "cache"
+
+
 def test_gz_source_is_decompressed_once(tmp_path):
     plain = "1\tone\n2\ttwo\n7\tseven\n"
     path = tmp_path / "c.tsv.gz"

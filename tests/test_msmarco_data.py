@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from pairlab.data import msmarco
-from pairlab.data.example import Provides
+from pairlab.data.example import Example, Provides
 from pairlab.data.msmarco import (
     MsMarcoData,
     MsMarcoKDData,
@@ -112,9 +112,9 @@ def test_pointwise_rows_keep_one_positive_per_four_negatives(folder):
         rows = [data.train_set()[i] for i in range(len(ID_TRIPLES))]
         assert [r.label for r in rows] == [1.0, 0.0, 0.0, 0.0, 0.0] * 4
         q, p, n = ID_TRIPLES[5]
-        assert rows[5] == msmarco.Example((QUERIES[q], COLLECTION[p]), 1.0)
+        assert rows[5] == Example((QUERIES[q], COLLECTION[p]), 1.0)
         q, p, n = ID_TRIPLES[6]
-        assert rows[6] == msmarco.Example((QUERIES[q], COLLECTION[n]), 0.0)
+        assert rows[6] == Example((QUERIES[q], COLLECTION[n]), 0.0)
     ratio_2 = MsMarcoData(source=str(folder), triples="triples.tsv", negatives_per_positive=2, val_size=0)
     assert sum(ratio_2.train_set()[i].label for i in range(len(ID_TRIPLES))) == 7  # rows 0, 3, ..., 18
 
@@ -222,16 +222,16 @@ def test_hub_subsets_give_the_same_example_sets(monkeypatch):
     hub = "sentence-transformers/msmarco"
 
     pointwise = MsMarcoData(source=hub, val_size=0).train_set()
-    assert [pointwise[i] for i in (5, 6)] == [msmarco.Example(("query 1", "passage 1"), 1.0),
-                                              msmarco.Example(("query 1", "passage 11"), 0.0)]
+    assert [pointwise[i] for i in (5, 6)] == [Example(("query 1", "passage 1"), 1.0),
+                                              Example(("query 1", "passage 11"), 0.0)]
     listwise = MsMarcoData(source=hub, mode="listwise", negatives_per_positive=2, val_size=0).train_set()
     assert len(listwise) == 1 and listwise[0].texts == ("query 0", "passage 0", "passage 10", "passage 11")
     margin = MsMarcoKDData(source=hub, val_size=0).train_set()[0]
-    assert margin == msmarco.Example(("query 1", "passage 1", "passage 12"), (7.5, 0.0))
+    assert margin == Example(("query 1", "passage 1", "passage 12"), (7.5, 0.0))
     pair = MsMarcoKDData(source=hub, hub_subset="bert-ensemble-mse", val_size=0).train_set()[0]
-    assert pair == msmarco.Example(("query 2", "passage 2"), 3.25)
+    assert pair == Example(("query 2", "passage 2"), 3.25)
     bm25 = MsMarcoData(source="sentence-transformers/msmarco-bm25", val_size=0).train_set()
-    assert bm25[0] == msmarco.Example(("q", "p"), 1.0)
+    assert bm25[0] == Example(("q", "p"), 1.0)
 
 
 # ---- configs and the bundled sample ------------------------------------------------------------

@@ -11,9 +11,11 @@ Two things live here, around the loss, so every in-batch loss gains them unchang
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
@@ -44,6 +46,12 @@ class _RngState:
         torch.set_rng_state(self.cpu)
         if self.cuda is not None:
             torch.cuda.set_rng_state(self.cuda, self.device)
+
+
+def _numpy_state() -> tuple:
+    """NumPy's global RNG state in types a weights-only checkpoint load accepts."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)
 
 
 class PairModule(pl.LightningModule):
@@ -163,6 +171,25 @@ class PairModule(pl.LightningModule):
                 backward(surrogate)
         return loss.detach()
 
+    # ---- exact resume: RNG streams and per-task counters travel with the checkpoint -----------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["pairlab"] = {"examples_seen": dict(self.examples_seen), "rng": {
+            "torch": torch.get_rng_state(), "numpy": _numpy_state(), "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("pairlab")
+        if state is None:
+            return
+        self.examples_seen.update(state["examples_seen"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        name, keys, pos, has_gauss, cached = rng["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+        random.setstate(rng["python"])
+        if rng["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
     # ---- validation ---------------------------------------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         key = f"val/{batch['task']}/loss" if self.multi_task else "val/loss"
@@ -183,6 +210,18 @@ class PairModule(pl.LightningModule):
                      prog_bar=metric in ("mrr@10", "ap"))
 
     # ---- optimizer ----------------------------------------------------------------------------
+    def total_steps(self) -> int:
+        """Optimizer steps of the whole run, from the mixture plan (not `trainer.estimated_stepping_batches`,
+        which builds the train loader before a checkpoint's loader state can be restored into it)."""
+        trainer = self.trainer
+        limits = [trainer.max_steps] if trainer.max_steps and trainer.max_steps > 0 else []
+        if trainer.max_epochs is not None and trainer.max_epochs > 0:
+            batches = len(trainer.datamodule.train_sampler())
+            limits.append(math.ceil(batches / trainer.accumulate_grad_batches) * trainer.max_epochs)
+        if not limits:
+            raise ValueError("set trainer.max_epochs or trainer.max_steps: the learning-rate schedule needs a length")
+        return max(1, min(limits))
+
     def configure_optimizers(self):
         decay, no_decay = [], []
         for name, param in self.encoder.named_parameters():
@@ -191,7 +230,7 @@ class PairModule(pl.LightningModule):
         optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=self.lr, fused=True if self.fused_adamw else None)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
+        total = self.total_steps()
         warmup = int(math.ceil(self.warmup_ratio * total))
 
         def factor(step: int) -> float:

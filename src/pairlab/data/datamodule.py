@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from pairlab.data.base import Evaluator, TaskData
@@ -121,8 +122,11 @@ class PairDataModule(pl.LightningDataModule):
 
     def _loader(self, dataset: Dataset, sampler: Sampler, loader_cls: type[DataLoader] = DataLoader,
                 **kwargs: Any) -> DataLoader:
+        # a private generator: creating a loader iterator must not draw from the global RNG, so a
+        # resumed run's dropout masks continue exactly where the interrupted run's stopped
+        generator = torch.Generator().manual_seed(self.seed)
         return loader_cls(dataset, sampler=sampler, batch_size=None, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0, **kwargs)
+                          persistent_workers=self.num_workers > 0, generator=generator, **kwargs)
 
     @property
     def val_task_names(self) -> list[str]:

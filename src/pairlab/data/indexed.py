@@ -6,8 +6,8 @@ does not grow with the file or with the number of lines read. `KeyedTsv` adds an
 `id -> line` index for `id<TAB>text` files (MS MARCO collection.tsv, queries.*.tsv).
 
 Cache: every artifact of a source lives in `<file>.pairlab-index/` beside it (or, when that
-folder is not writable, under `$PAIRLAB_CACHE`, default `~/.cache/pairlab/index`;
-`$PAIRLAB_INDEX_DIR` puts every index there). An artifact's name carries the source's size and
+folder is not writable or the file is bundled with pairlab, under `$PAIRLAB_CACHE`, default
+`~/.cache/pairlab/index`; `$PAIRLAB_INDEX_DIR` puts every index there). An artifact's name carries the source's size and
 mtime, so a changed source is re-indexed; artifacts are written to a temp file and
 `os.replace`d, so concurrent builders (DDP ranks) never see a partial file. A `.gz` source is
 decompressed once into its cache and read from there.
@@ -33,6 +33,7 @@ from pairlab.data.tabular import DataError
 log = logging.getLogger(__name__)
 
 INDEX_VERSION = 1
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 CHUNK_BYTES = 1 << 24
 DENSE, SORTED = 0, 1
 _U64 = struct.Struct("<Q")
@@ -58,7 +59,8 @@ def cache_dir(source: Path) -> Path:
     """Where the artifacts of `source` live (see module docstring)."""
     forced = os.environ.get("PAIRLAB_INDEX_DIR")
     beside = source.parent / f"{source.name}.pairlab-index"
-    if not forced and (writable(beside) if beside.exists() else writable(source.parent)):
+    bundled = PACKAGE_DIR in source.resolve().parents
+    if not forced and not bundled and (writable(beside) if beside.exists() else writable(source.parent)):
         return beside
     root = Path(forced or os.environ.get("PAIRLAB_CACHE", Path.home() / ".cache" / "pairlab" / "index"))
     digest = hashlib.sha1(str(source.resolve()).encode()).hexdigest()[:12]

@@ -253,9 +253,7 @@ class TeacherScores(TsvRows):
 
 def is_id_triples(path: Path, hint: str | None = None) -> bool:
     """Whether a triples file holds ids (three integers on its first row) rather than texts."""
-    check_file(path, hint)
-    lines = LineIndex(path, hint)
-    fields = lines.line(0).split("\t")
+    fields = LineIndex(path, hint).line(0).split("\t")
     return len(fields) == 3 and all(f.strip().isdigit() for f in fields)
 
 
@@ -542,16 +540,16 @@ class MsMarcoTask:
         return resolve_path(self.source)
 
     def is_hub(self) -> bool:
-        return (self.source is not None and not self.source.startswith(SAMPLE_PREFIX)
-                and not Path(self.source).expanduser().exists() and self.source.count("/") == 1
-                and not self.source.startswith((".", "/", "~")))
+        """A supported hub id (a local folder of the same name wins)."""
+        return self.source in (HUB_MSMARCO, HUB_BM25) and not Path(self.source).exists()
 
-    def path(self, key: str, value: str | None, required: bool = True) -> Path | None:
-        """The file named by config key `key`, resolved; raises when it is required and unset."""
-        if value is None and required:
+    def path(self, key: str, value: str | None) -> Path:
+        """The file named by config key `data.<key>`, resolved; raises when it is unset."""
+        path = resolve_path(value, self.root)
+        if path is None:
             raise DataError(f"data.{key} is not set: name the file (relative to data.source={self.source!r} "
                             "when that is a folder)")
-        return resolve_path(value, self.root)
+        return path
 
     def check_available(self) -> None:
         """Fail at compose time when the source cannot be read (missing folder, hub id offline)."""
@@ -563,7 +561,7 @@ class MsMarcoTask:
                     f"data.source={self.source!r} is a hub id but the hub is offline (HF_DATASETS_OFFLINE / "
                     "HF_HUB_OFFLINE=1): point data.source at a local folder of MS MARCO files, or use the "
                     "bundled sample: data=msmarco_sample (data=msmarco_kd_sample for teacher scores)")
-        elif not self.root.is_dir():  # type: ignore[union-attr]
+        elif not resolve_path(self.source).is_dir():
             raise DataError(f"data.source={self.source!r}: no such folder (a local MS MARCO folder, "
                             f"{SAMPLE_PREFIX}<name>, or a hub id: {HUB_MSMARCO} / {HUB_BM25})")
 
