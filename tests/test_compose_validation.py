@@ -62,3 +62,20 @@ def test_invalid_values_fail_with_the_key_named(tmp_path):
         tasks_for(["data.subset=pairs"], tmp_path)
     with pytest.raises(ConfigError, match="margin"):
         tasks_for(["loss=contrastive", "loss.margin=-1"], tmp_path)
+
+
+@pytest.mark.parametrize(("loss", "model", "mode"), [("bce", "cross_tiny", "pointwise"), ("ce", "cross_tiny", "listwise"),
+                                                     ("mnrl", "tiny", "listwise")])
+def test_msmarco_mode_is_picked_from_the_loss(loss, model, mode, tmp_path):
+    tasks = tasks_for([f"loss={loss}", f"model={model}", "data=msmarco_sample"], tmp_path)
+    assert tasks["main"].data.mode == mode
+
+
+def test_msmarco_wrong_mode_names_the_fix(tmp_path):
+    with pytest.raises(ConfigError, match="loss=bce .* data.mode=listwise gives .*: use data.mode=pointwise"):
+        tasks_for(["loss=bce", "model=cross_tiny", "data=msmarco_sample", "data.mode=listwise"], tmp_path)
+
+
+def test_offline_msmarco_hub_source_names_the_sample(tmp_path):
+    with pytest.raises(Exception, match="data=msmarco_sample"):
+        tasks_for(["loss=bce", "model=cross_tiny", "data=msmarco"], tmp_path)

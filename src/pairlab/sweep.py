@@ -1,9 +1,9 @@
 """Multirun summaries: every job of a sweep in one table and one bar chart, best first.
 
 `SweepSummary` is a Hydra callback (registered under `hydra.callbacks` in conf/train.yaml): after
-`python train.py -m ...` it writes summary.csv, summary.md and summary.png into the sweep dir, and during
-the multirun it puts the jobs into one wandb group (the sweep dir's name). `python -m pairlab.sweep <sweep dir>`
-(re)builds the summary, e.g. of a sweep that stopped on a failed job.
+`python train.py -m ...` it writes summary.csv, summary.md and summary.png into the sweep dir; during the
+multirun it puts the jobs into one wandb group (the sweep dir's name), one wandb run per job.
+`python -m pairlab.sweep <sweep dir>` (re)builds the summary, e.g. of a sweep that stopped on a failed job.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ import io
 import json
 import math
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -198,11 +200,17 @@ def sweep_monitor(sweep_dir: str | Path) -> tuple[str, str]:
 
 
 class SweepSummary(Callback):
-    """Hydra callback: one wandb group per multirun; summary.{csv,md,png} in the sweep dir when it ends."""
+    """Hydra callback: one wandb run per job and one wandb group per multirun; summary.{csv,md,png} at its end."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Group the jobs' wandb runs by the sweep dir's name (WANDB_RUN_GROUP, unless already set)."""
         os.environ.setdefault("WANDB_RUN_GROUP", Path(str(config.hydra.sweep.dir)).name)
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        """Finish the job's wandb run: the next job of a multirun (same process) would otherwise log into it."""
+        wandb = sys.modules.get("wandb")
+        if wandb is not None and wandb.run is not None:
+            wandb.finish(exit_code=0 if job_return.status == JobStatus.COMPLETED else 1)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Summarise the finished sweep, ranked by `cfg.monitor` / `cfg.monitor_mode`."""

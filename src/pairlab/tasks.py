@@ -70,17 +70,18 @@ def check_task(task: str, loss_name: str, spec: LossSpec, data: TaskData, model_
         raise ConfigError(f"loss={loss_name}{where} is a {spec.model}-encoder loss but the model is a "
                           f"{model_kind}-encoder (model.kind={model_kind}): use {fix}, or a {model_kind}-encoder loss")
     choices = data.choices() if hasattr(data, "choices") else {None: data.provides}
-    subset = getattr(data, "subset", None)
+    key = getattr(data, "choice_key", "subset")  # the data's own option that selects a layout
+    subset = getattr(data, key, None)
     current = {subset: choices[subset]} if subset is not None else choices
     fitting = [s for s, provides in current.items() if fits(spec, provides, model_kind)]
     if fitting:
-        if subset is None and hasattr(data, "subset"):
-            data.subset = fitting[0]
+        if subset is None and hasattr(data, key):
+            setattr(data, key, fitting[0])
         return
     provides = next(iter(current.values()))
-    gives = f"data={data.name}{f' data.subset={subset}' if subset else ''} gives {provides.describe()}"
+    gives = f"data={data.name}{f' data.{key}={subset}' if subset else ''} gives {provides.describe()}"
     alternatives = [s for s, p in choices.items() if s is not None and fits(spec, p, model_kind)]
-    fix = (f"use data.subset={alternatives[0]}" if alternatives else
+    fix = (f"use data.{key}={alternatives[0]}" if alternatives else
            f"use a loss for that data ({', '.join(compatible_losses(provides, model_kind)) or 'none'}) or other data")
     raise ConfigError(f"loss={loss_name}{where} needs {describe_needs(spec)}; {gives}: {fix}")
 

@@ -636,12 +636,12 @@ class MsMarcoData(MsMarcoTask):
     """
 
     def __init__(self, name: str = "msmarco", batch_size: int = 32, source: str | None = HUB_MSMARCO,
-                 mode: str = "pointwise", negatives_per_positive: int = 4,
+                 mode: str | None = None, negatives_per_positive: int = 4,
                  collection: str | None = "collection.tsv", queries: str | None = "queries.train.tsv",
                  triples: str | None = "qidpidtriples.train.full.2.tsv.gz", hub_subset: str | None = None,
                  max_examples: int | None = None, val_size: int = 1000, eval_batch_size: int = 64,
                  dev: Mapping[str, Any] | None = None) -> None:
-        if mode not in ("pointwise", "listwise"):
+        if mode not in (None, "pointwise", "listwise"):
             raise ValueError(f"data.mode={mode!r} is unknown: use pointwise or listwise")
         if negatives_per_positive < 1:
             raise ValueError(f"data.negatives_per_positive must be >= 1, got {negatives_per_positive}")
@@ -649,9 +649,16 @@ class MsMarcoData(MsMarcoTask):
                          eval_batch_size, dev)
         self.mode, self.k, self.triples = mode, negatives_per_positive, triples
 
+    choice_key = "mode"  # compose-time validation picks the mode the loss needs when data.mode is null
+
+    def choices(self) -> dict[str, Provides]:
+        return {"pointwise": POINTWISE, "listwise": listwise_provides(self.k)}
+
     @property
     def provides(self) -> Provides:
-        return POINTWISE if self.mode == "pointwise" else listwise_provides(self.k)
+        if self.mode is None:
+            raise ValueError("data.mode is not chosen yet (it is picked from the loss at compose time)")
+        return self.choices()[self.mode]
 
     def build_sets(self) -> tuple[ExampleSet, ExampleSet | None]:
         if self.is_hub():
