@@ -85,3 +85,26 @@ def test_resumed_sampler_continues_the_same_sequence():
 def test_too_small_task_is_a_clear_error():
     with pytest.raises(ValueError, match="task 'c' has 9 training rows"):
         MixtureSampler({"a": 100, "c": 9}, {"a": 10, "c": 10}, world_size=1)
+
+
+def test_block_permutation_is_a_permutation_across_ragged_blocks():
+    from pairlab.data.mixture import BlockPermutation
+
+    perm = BlockPermutation(10_007, [1, 2], block=1000)
+    rows = perm.take(0, 5000) + perm.take(5000, 10_007)
+    assert sorted(rows) == list(range(10_007))
+    assert rows != list(range(10_007))
+    assert BlockPermutation(10_007, [1, 2], block=1000).take(3000, 3100) == rows[3000:3100]
+
+
+def test_forty_million_rows_plan_lazily_in_little_memory():
+    import tracemalloc
+
+    tracemalloc.start()
+    sampler = MixtureSampler({"kd": 40_000_000}, {"kd": 32}, "proportional", seed=0, rank=1, world_size=2)
+    keys = sampler.keys(0, skip=10_000)
+    first = [next(keys) for _ in range(3)]
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert all(len(rows) == 32 for _, rows in first)
+    assert peak < 64 * 2**20  # a materialised plan would hold 40M Python ints (> 1 GB)

@@ -200,8 +200,11 @@ class PairModule(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         evaluators = getattr(self.trainer.datamodule, "evaluators", {})
         per_metric: dict[str, list[float]] = {}
+        results: dict[int, dict[str, float]] = {}  # a shared evaluator runs once
         for task, evaluator in evaluators.items():
-            for metric, value in evaluator(self.encoder).items():
+            if id(evaluator) not in results:
+                results[id(evaluator)] = evaluator(self.encoder)
+            for metric, value in results[id(evaluator)].items():
                 per_metric.setdefault(metric, []).append(value)
                 if self.multi_task:
                     self.log(f"val/{task}/{metric}", value, sync_dist=True)

@@ -87,13 +87,15 @@ class PairDataModule(pl.LightningDataModule):
         if not self.train_sets and stage in (None, "fit"):
             self.train_sets = {name: task.train_set() for name, task in self.tasks.items()}
         if not self.val_sets and not self.evaluators:
+            shared: dict[object, Evaluator] = {}  # tasks reading the same held-out data share one evaluator
             for name, task in self.tasks.items():
                 val = task.val_set()
                 if val is not None and len(val) > 0:
                     self.val_sets[name] = val
-                evaluator = task.evaluator()
+                key = getattr(task, "eval_key", None)
+                evaluator = shared.get(key) if key is not None and key in shared else task.evaluator()
                 if evaluator is not None:
-                    self.evaluators[name] = evaluator
+                    self.evaluators[name] = shared.setdefault(key, evaluator) if key is not None else evaluator
 
     def _rank(self) -> tuple[int, int]:
         trainer = self.trainer

@@ -58,45 +58,82 @@ class MixtureSampler(Sampler[BatchKey]):
             self.skip = 0
         self.epoch = epoch
 
-    def task_sequence(self, epoch: int) -> list[str]:
-        """The task of every step of an epoch (identical on every rank)."""
+    def task_sequence(self, epoch: int) -> np.ndarray:
+        """The task index of every step of an epoch (identical on every rank)."""
         rng = np.random.default_rng([self.seed, epoch, 0])
+        counts = np.array([self.batches_per_task[t] for t in self.tasks])
         if self.strategy == "round_robin":
-            n = min(self.batches_per_task.values())
-            return [task for _ in range(n) for task in self.tasks]
+            return np.tile(np.arange(len(self.tasks), dtype=np.int32), int(counts.min()))
         if self.weights is None:
-            sequence = [task for task in self.tasks for _ in range(self.batches_per_task[task])]
-            return [sequence[i] for i in rng.permutation(len(sequence))]
+            return rng.permutation(np.repeat(np.arange(len(self.tasks), dtype=np.int32), counts))
         missing = set(self.tasks) - set(self.weights)
         if missing:
             raise ValueError(f"task weights are missing for {sorted(missing)}: give every task a weight")
         p = np.array([self.weights[t] for t in self.tasks], dtype=np.float64)
         if (p < 0).any() or p.sum() <= 0:
             raise ValueError(f"task weights must be >= 0 with a positive sum, got {self.weights}")
-        draws = rng.choice(len(self.tasks), size=sum(self.batches_per_task.values()), p=p / p.sum())
-        return [self.tasks[i] for i in draws]
+        return rng.choice(len(self.tasks), size=int(counts.sum()), p=p / p.sum()).astype(np.int32)
 
-    def plan(self, epoch: int) -> list[BatchKey]:
-        """This rank's (task, indices) for every step of an epoch."""
-        seen = dict.fromkeys(self.tasks, 0)
-        perms: dict[tuple[str, int], np.ndarray] = {}
-        keys = []
-        for task in self.task_sequence(epoch):
-            k = seen[task]
-            seen[task] += 1
-            cycle, j = divmod(k, self.batches_per_task[task])
-            if (task, cycle) not in perms:
-                task_id = self.tasks.index(task) + 1
-                perms[task, cycle] = np.random.default_rng([self.seed, epoch, task_id, cycle]).permutation(
-                    self.sizes[task])
+    def keys(self, epoch: int, skip: int = 0) -> Iterator[BatchKey]:
+        """This rank's (task, indices) for every step of an epoch from `skip` on, generated lazily."""
+        sequence = self.task_sequence(epoch)
+        seen = np.bincount(sequence[:skip], minlength=len(self.tasks))
+        perms: dict[int, tuple[int, BlockPermutation]] = {}
+        for t in sequence[skip:]:
+            task = self.tasks[t]
+            cycle, j = divmod(int(seen[t]), self.batches_per_task[task])
+            seen[t] += 1
+            if t not in perms or perms[t][0] != cycle:
+                perms[t] = (cycle, BlockPermutation(self.sizes[task], [self.seed, epoch, int(t) + 1, cycle]))
             bs = self.batch_sizes[task]
             start = (j * self.world_size + self.rank) * bs
-            keys.append((task, perms[task, cycle][start:start + bs].tolist()))
-        return keys
+            yield task, perms[t][1].take(start, start + bs)
+
+    def plan(self, epoch: int) -> list[BatchKey]:
+        """Every step of an epoch as a list (small data and tests; training iterates lazily)."""
+        return list(self.keys(epoch))
 
     def __iter__(self) -> Iterator[BatchKey]:
-        return iter(self.plan(self.epoch)[self.skip:])
+        return self.keys(self.epoch, self.skip)
 
     def __len__(self) -> int:
         # The full epoch even when resuming: Lightning's restored batch counter covers the skipped part.
         return len(self.task_sequence(self.epoch))
+
+
+class BlockPermutation:
+    """A seeded permutation of range(n), evaluated lazily so 40M rows cost megabytes, not gigabytes.
+
+    Rows are cut into blocks of `block`; the block order is shuffled, then the rows within each
+    block (a shuffle buffer of `block` rows, as streaming loaders use). Data of up to `block` rows
+    gets an exact uniform permutation.
+    """
+
+    def __init__(self, n: int, seed: list[int], block: int = 1 << 16) -> None:
+        self.n, self.seed, self.block = n, seed, block
+        n_blocks = max(1, -(-n // block))
+        self.order = np.random.default_rng(seed).permutation(n_blocks)
+        sizes = np.full(n_blocks, block)
+        sizes[-1] = n - block * (n_blocks - 1)
+        self.starts = np.concatenate([[0], np.cumsum(sizes[self.order])])
+        self._cached: tuple[int, np.ndarray] | None = None
+
+    def _rows(self, block_id: int) -> np.ndarray:
+        if self._cached is None or self._cached[0] != block_id:
+            size = min(self.block, self.n - block_id * self.block)
+            rows = block_id * self.block + np.random.default_rng([*self.seed, block_id]).permutation(size)
+            self._cached = (block_id, rows)
+        return self._cached[1]
+
+    def take(self, start: int, stop: int) -> list[int]:
+        """Positions [start, stop) of the permutation."""
+        out: list[int] = []
+        pos = start
+        while pos < stop:
+            b = int(np.searchsorted(self.starts, pos, side="right")) - 1
+            rows = self._rows(int(self.order[b]))
+            offset = pos - int(self.starts[b])
+            count = min(stop - pos, len(rows) - offset)
+            out.extend(rows[offset:offset + count].tolist())
+            pos += count
+        return out

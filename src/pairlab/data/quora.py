@@ -226,6 +226,11 @@ class QuoraData:
         except DataError:
             return None
 
+    @property
+    def eval_key(self) -> tuple:
+        """Tasks over the same source and split evaluate the same held-out questions."""
+        return ("quora", self.source, tuple(self.columns or ()), self.val_size, self.seed)
+
     def evaluator(self) -> DuplicatesEvaluator | None:
         val = self._load()[1]
         if not val:
