@@ -64,8 +64,8 @@ def test_invalid_values_fail_with_the_key_named(tmp_path):
         tasks_for(["loss=contrastive", "loss.margin=-1"], tmp_path)
 
 
-@pytest.mark.parametrize(("loss", "model", "mode"), [("bce", "cross_tiny", "pointwise"), ("ce", "cross_tiny", "listwise"),
-                                                     ("mnrl", "tiny", "listwise")])
+@pytest.mark.parametrize(("loss", "model", "mode"), [
+    ("bce", "cross_tiny", "pointwise"), ("ce", "cross_tiny", "listwise"), ("mnrl", "tiny", "listwise")])
 def test_msmarco_mode_is_picked_from_the_loss(loss, model, mode, tmp_path):
     tasks = tasks_for([f"loss={loss}", f"model={model}", "data=msmarco_sample"], tmp_path)
     assert tasks["main"].data.mode == mode

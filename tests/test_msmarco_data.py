@@ -108,14 +108,15 @@ def test_raw_teacher_line_joins_to_query_passages_and_scores(tmp_path):
 
 def test_pointwise_rows_keep_one_positive_per_four_negatives(folder):
     for triples in ("qidpidtriples.tsv", "triples.tsv"):  # id triples joined, or text triples
-        data = MsMarcoData(source=str(folder), triples=triples, val_size=0)
+        data = MsMarcoData(mode="pointwise", source=str(folder), triples=triples, val_size=0)
         rows = [data.train_set()[i] for i in range(len(ID_TRIPLES))]
         assert [r.label for r in rows] == [1.0, 0.0, 0.0, 0.0, 0.0] * 4
         q, p, n = ID_TRIPLES[5]
         assert rows[5] == Example((QUERIES[q], COLLECTION[p]), 1.0)
         q, p, n = ID_TRIPLES[6]
         assert rows[6] == Example((QUERIES[q], COLLECTION[n]), 0.0)
-    ratio_2 = MsMarcoData(source=str(folder), triples="triples.tsv", negatives_per_positive=2, val_size=0)
+    ratio_2 = MsMarcoData(mode="pointwise", source=str(folder), triples="triples.tsv", negatives_per_positive=2,
+                          val_size=0)
     assert sum(ratio_2.train_set()[i].label for i in range(len(ID_TRIPLES))) == 7  # rows 0, 3, ..., 18
 
 
@@ -140,7 +141,7 @@ def test_hold_out_and_max_examples():
 
 def test_missing_id_in_join_names_collection_id_and_triples_line(folder):
     write_lines(folder / "qidpidtriples.tsv", ["1000\t0\t10", "1000\t0\t99"])
-    train = MsMarcoData(source=str(folder), triples="qidpidtriples.tsv", val_size=0).train_set()
+    train = MsMarcoData(mode="pointwise", source=str(folder), triples="qidpidtriples.tsv", val_size=0).train_set()
     assert train[0].label == 1.0
     with pytest.raises(DataError) as e:
         train[1]
@@ -151,12 +152,12 @@ def test_missing_id_in_join_names_collection_id_and_triples_line(folder):
 def test_ragged_triples_fail_when_the_set_is_built(folder):
     write_lines(folder / "qidpidtriples.tsv", ["1000\t0\t10", "1000\t0"])
     with pytest.raises(DataError, match=r"qidpidtriples.tsv:2: expected 3 tab-separated fields .* found 2 fields"):
-        MsMarcoData(source=str(folder), triples="qidpidtriples.tsv", val_size=0).train_set()
+        MsMarcoData(mode="pointwise", source=str(folder), triples="qidpidtriples.tsv", val_size=0).train_set()
 
 
 def test_non_numeric_id_names_the_row(folder):
     write_lines(folder / "qidpidtriples.tsv", ["1000\t0\t10", "1000\tx\t10", "1000\t0\t11"])
-    train = MsMarcoData(source=str(folder), triples="qidpidtriples.tsv", val_size=0).train_set()
+    train = MsMarcoData(mode="pointwise", source=str(folder), triples="qidpidtriples.tsv", val_size=0).train_set()
     with pytest.raises(DataError, match=r"qidpidtriples.tsv:2: pos_pid 'x' is not an integer id"):
         train[1]
 
@@ -188,17 +189,17 @@ def test_config_is_read_without_io(tmp_path):
     with pytest.raises(ValueError, match="data.mode='pairs' is unknown"):
         MsMarcoData(mode="pairs")
     with pytest.raises(ValueError, match="data.dev.qrel is unknown"):
-        MsMarcoData(dev={"qrel": "x"})
+        MsMarcoData(mode="pointwise", dev={"qrel": "x"})
 
 
 def test_hub_id_offline_names_the_key_and_the_sample(monkeypatch):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    data = MsMarcoData(source="sentence-transformers/msmarco")
+    data = MsMarcoData(mode="pointwise", source="sentence-transformers/msmarco")
     with pytest.raises(DataError, match=r"data.source='sentence-transformers/msmarco' is a hub id .* "
                                         r"data=msmarco_sample"):
         data.train_set()
     with pytest.raises(DataError, match="no such folder"):
-        MsMarcoData(source="./not/here").check_available()
+        MsMarcoData(mode="pointwise", source="./not/here").check_available()
 
 
 def test_hub_subsets_give_the_same_example_sets(monkeypatch):
@@ -221,7 +222,7 @@ def test_hub_subsets_give_the_same_example_sets(monkeypatch):
     monkeypatch.setattr("datasets.load_dataset", lambda path, name, split: Dataset.from_dict(tables[name]))
     hub = "sentence-transformers/msmarco"
 
-    pointwise = MsMarcoData(source=hub, val_size=0).train_set()
+    pointwise = MsMarcoData(mode="pointwise", source=hub, val_size=0).train_set()
     assert [pointwise[i] for i in (5, 6)] == [Example(("query 1", "passage 1"), 1.0),
                                               Example(("query 1", "passage 11"), 0.0)]
     listwise = MsMarcoData(source=hub, mode="listwise", negatives_per_positive=2, val_size=0).train_set()
@@ -230,7 +231,7 @@ def test_hub_subsets_give_the_same_example_sets(monkeypatch):
     assert margin == Example(("query 1", "passage 1", "passage 12"), (7.5, 0.0))
     pair = MsMarcoKDData(source=hub, hub_subset="bert-ensemble-mse", val_size=0).train_set()[0]
     assert pair == Example(("query 2", "passage 2"), 3.25)
-    bm25 = MsMarcoData(source="sentence-transformers/msmarco-bm25", val_size=0).train_set()
+    bm25 = MsMarcoData(mode="pointwise", source="sentence-transformers/msmarco-bm25", val_size=0).train_set()
     assert bm25[0] == Example(("q", "p"), 1.0)
 
 
@@ -244,7 +245,9 @@ def instantiate_data(name: str):
 
 def test_sample_configs_build_sets_and_evaluator():
     data = instantiate_data("msmarco_sample")
-    assert isinstance(data, MsMarcoData) and data.provides == msmarco.POINTWISE
+    assert isinstance(data, MsMarcoData) and data.mode is None  # picked from the loss at compose time
+    data.mode = "pointwise"
+    assert data.provides == msmarco.POINTWISE
     data.check_available()
     assert (len(data.train_set()), len(data.val_set())) == (1100, 100)
     evaluator = data.evaluator()

@@ -45,7 +45,7 @@ import numpy as np
 
 from pairlab.data.example import Example, ExampleSet, Provides
 from pairlab.data.indexed import KeyedTsv, LineIndex, U64File, check_file, write_u64
-from pairlab.data.tabular import DataError
+from pairlab.data.tabular import BadRows, DataError, SkipBadRows
 from pairlab.evaluation.rerank import RerankEvaluator
 
 log = logging.getLogger(__name__)
@@ -518,7 +518,7 @@ class MsMarcoTask:
 
     def __init__(self, name: str, batch_size: int, source: str | None, collection: str | None,
                  queries: str | None, hub_subset: str | None, max_examples: int | None, val_size: int,
-                 eval_batch_size: int, dev: Mapping[str, Any] | None) -> None:
+                 eval_batch_size: int, dev: Mapping[str, Any] | None, on_bad_row: str = "error") -> None:
         if batch_size <= 0:
             raise ValueError(f"data.batch_size must be > 0, got {batch_size}")
         unknown = sorted(set(dev or {}) - set(DEV_KEYS))
@@ -528,6 +528,7 @@ class MsMarcoTask:
         self.collection, self.queries, self.hub_subset = collection, queries, hub_subset
         self.max_examples, self.val_size, self.eval_batch_size = max_examples, val_size, eval_batch_size
         self.dev = dict(dev or {})
+        self.bad_rows = BadRows(on_bad_row)
         self._sets: tuple[ExampleSet, ExampleSet | None] | None = None
         self._evaluator: RerankEvaluator | None = None
 
@@ -597,7 +598,11 @@ class MsMarcoTask:
     def _load(self) -> tuple[ExampleSet, ExampleSet | None]:
         if self._sets is None:
             self.check_available()
-            self._sets = self.build_sets()
+            train, val = self.build_sets()
+            if self.bad_rows.policy == "skip":  # rows are read lazily: a bad one is replaced by the next good one
+                train = SkipBadRows(train, self.bad_rows)
+                val = SkipBadRows(val, self.bad_rows) if val is not None else None
+            self._sets = (train, val)
         return self._sets
 
     def train_set(self) -> ExampleSet:
@@ -640,13 +645,13 @@ class MsMarcoData(MsMarcoTask):
                  collection: str | None = "collection.tsv", queries: str | None = "queries.train.tsv",
                  triples: str | None = "qidpidtriples.train.full.2.tsv.gz", hub_subset: str | None = None,
                  max_examples: int | None = None, val_size: int = 1000, eval_batch_size: int = 64,
-                 dev: Mapping[str, Any] | None = None) -> None:
+                 dev: Mapping[str, Any] | None = None, on_bad_row: str = "error") -> None:
         if mode not in (None, "pointwise", "listwise"):
             raise ValueError(f"data.mode={mode!r} is unknown: use pointwise or listwise")
         if negatives_per_positive < 1:
             raise ValueError(f"data.negatives_per_positive must be >= 1, got {negatives_per_positive}")
         super().__init__(name, batch_size, source, collection, queries, hub_subset, max_examples, val_size,
-                         eval_batch_size, dev)
+                         eval_batch_size, dev, on_bad_row)
         self.mode, self.k, self.triples = mode, negatives_per_positive, triples
 
     choice_key = "mode"  # compose-time validation picks the mode the loss needs when data.mode is null
@@ -731,9 +736,9 @@ class MsMarcoKDData(MsMarcoTask):
                  collection: str | None = "collection.tsv", queries: str | None = "queries.train.tsv",
                  teacher_scores: str | None = "bert_cat_ensemble_msmarcopassage_train_scores_ids.tsv",
                  hub_subset: str | None = None, max_examples: int | None = None, val_size: int = 1000,
-                 eval_batch_size: int = 64, dev: Mapping[str, Any] | None = None) -> None:
+                 eval_batch_size: int = 64, dev: Mapping[str, Any] | None = None, on_bad_row: str = "error") -> None:
         super().__init__(name, batch_size, source, collection, queries, hub_subset, max_examples, val_size,
-                         eval_batch_size, dev)
+                         eval_batch_size, dev, on_bad_row)
         self.teacher_scores = teacher_scores
 
     @property

@@ -50,6 +50,27 @@ class BadRows:
                         "; ".join(self.examples))
 
 
+class SkipBadRows:
+    """Wraps a lazily read example set: a row that fails to parse is counted, logged, and replaced by
+    the next good row (`data.on_bad_row=skip` for streamed data, where rows cannot be dropped up front)."""
+
+    def __init__(self, examples, bad_rows: BadRows, max_consecutive: int = 1000) -> None:
+        self.examples, self.bad_rows, self.max_consecutive = examples, bad_rows, max_consecutive
+        self.provides = examples.provides
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int):
+        for step in range(self.max_consecutive):
+            try:
+                return self.examples[(index + step) % len(self.examples)]
+            except DataError as e:
+                self.bad_rows.skipped += 1
+                log.warning("skipping a malformed row (%d so far): %s", self.bad_rows.skipped, e)
+        raise DataError(f"{self.max_consecutive} consecutive malformed rows from row {index}: check the file")
+
+
 @dataclass(frozen=True)
 class Row:
     values: dict[str, str]
