@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -56,17 +57,35 @@ def run_module(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, timeout=120)
 
 
-def wandb_groups(job_dir: Path) -> list[str | None]:
-    """The group of each offline wandb run in a job dir, read from the run record in its .wandb file."""
-    from wandb.proto import wandb_internal_pb2
+def wandb_records(path: Path) -> list:
+    """The records of an offline wandb run file (LevelDB-style log: 32 KiB blocks of checksum/length/type chunks)."""
+    from wandb.proto.wandb_internal_pb2 import Record
 
-    tag = bytes([wandb_internal_pb2.RunRecord.DESCRIPTOR.fields_by_name["run_group"].number << 3 | 2])
-    groups = []
-    for path in sorted(job_dir.glob("wandb/offline-run-*/run-*.wandb")):
-        data = path.read_bytes()
-        name = job_dir.parent.name.encode()
-        groups.append(name.decode() if tag + bytes([len(name)]) + name in data else None)
-    return groups
+    data = path.read_bytes()
+    assert data[:4] == b":W&B", data[:8]
+    pos, pending, records = 7, b"", []
+    while pos + 7 <= len(data):
+        if 32768 - pos % 32768 < 7:  # block trailer
+            pos += 32768 - pos % 32768
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        pending += data[pos + 7:pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):  # full or last chunk of a record
+            records.append(Record.FromString(pending))
+            pending = b""
+    return records
+
+
+def wandb_runs(run_dir: Path) -> list[tuple[str, int | None]]:
+    """(group, exit code or None) of each offline wandb run under a run dir."""
+    runs = []
+    for path in sorted(run_dir.glob("wandb/offline-run-*/run-*.wandb")):
+        records = wandb_records(path)
+        group = next(r.run.run_group for r in records if r.WhichOneof("record_type") == "run")
+        exits = [r.exit.exit_code for r in records if r.WhichOneof("record_type") == "exit"]
+        runs.append((group, exits[0] if exits else None))
+    return runs
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +204,7 @@ def test_make_sweep_runs_an_optuna_search_offline(tmp_path):
         job_dir = sweep_dir / row["job"]
         config = yaml.safe_load((job_dir / "config.yaml").read_text())
         assert config["trainer"]["max_epochs"] == 1 and config["export"] is False  # the search's small defaults
-        assert wandb_groups(job_dir) == [sweep_dir.name]  # one wandb run per job, all in the sweep's group
+        assert wandb_runs(job_dir) == [(sweep_dir.name, 0)]  # one finished wandb run per job, in the sweep's group
     assert "| job | status | overrides | val/mrr@10 |" in (sweep_dir / "summary.md").read_text()
     assert_png(sweep_dir / "summary.png")
 

@@ -43,7 +43,7 @@ _I64 = struct.Struct("<q")
 
 def check_file(path: Path, hint: str | None = None) -> None:
     """Raise a `DataError` naming the file (and the config key in `hint`) if it is missing or empty."""
-    fix = f" (check {hint})" if hint else ""
+    fix = f" (check {hint})" if hint else " (check the path in the config)"
     if not path.is_file():
         raise DataError(f"{path}: file not found{fix}")
     if path.stat().st_size == 0:

@@ -153,7 +153,7 @@ def read_run(path: Path, max_queries: int | None = None, depth: int | None = Non
             entry = (pid, -float(r), r)
         else:
             raise DataError(f"{where}: expected a TREC run row `qid Q0 pid rank score tag` (6 fields) or "
-                            f"`qid pid rank` (3), found {len(fields)} fields")
+                            f"`qid pid rank` (3), found {len(fields)} fields (fix or remove the row)")
         if keep is not None and not keep(qid):
             continue
         if qid not in run and max_queries is not None and len(run) >= max_queries:

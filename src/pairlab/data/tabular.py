@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 log = logging.getLogger(__name__)
 
@@ -97,33 +97,32 @@ def read_rows(path: str | Path, columns: Sequence[str] | None = None,
         raise DataError(f"{path}: unknown table format {suffix!r}: use one of {', '.join(SUFFIXES)}")
 
 
+def _decoded_lines(f: BinaryIO, path: Path, bad_rows: BadRows, position: list[int]) -> Iterator[str]:
+    """Decode a file line by line so a bad byte is reported at its own line (and skippable)."""
+    for n, raw in enumerate(f, 1):
+        position[0] = n
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            bad_rows.bad(f"{path}:{n}", f"not valid UTF-8 ({e.reason}); re-encode the file as UTF-8")
+
+
 def _delimited_rows(path: Path, delimiter: str, columns: Sequence[str] | None,
                     bad_rows: BadRows) -> Iterator[Row]:
-    with open(path, newline="", encoding="utf-8", errors="strict") as f:
-        reader = csv.reader(f, delimiter=delimiter)
-        try:
-            header = list(columns) if columns else next(reader)
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path}:1: not valid UTF-8 ({e.reason}); re-encode the file as UTF-8") from e
-        line = 1 if columns is None else 0
-        while True:
-            try:
-                fields = next(reader)
-            except StopIteration:
-                return
-            except UnicodeDecodeError as e:
-                bad_rows.bad(f"{path}:{reader.line_num + 1}", f"not valid UTF-8 ({e.reason})")
-                if bad_rows.policy == "skip":
-                    return  # the decoder cannot resynchronise inside this file
-                raise
-            line = reader.line_num
+    position = [0]  # the physical line the reader has consumed up to
+    with open(path, "rb") as f:
+        reader = csv.reader(_decoded_lines(f, path, bad_rows, position), delimiter=delimiter)
+        header = list(columns) if columns else next(reader, None)
+        if header is None:
+            raise DataError(f"{path}: no header row (check data.source)")
+        for fields in reader:
             if not fields:
                 continue
+            where = f"{path}:{position[0]}"
             if len(fields) != len(header):
-                bad_rows.bad(f"{path}:{line}", f"expected {len(header)} fields ({', '.join(header)}), "
-                                               f"found {len(fields)}")
+                bad_rows.bad(where, f"expected {len(header)} fields ({', '.join(header)}), found {len(fields)}")
                 continue
-            yield Row(dict(zip(header, fields, strict=True)), f"{path}:{line}")
+            yield Row(dict(zip(header, fields, strict=True)), where)
 
 
 def _jsonl_rows(path: Path, bad_rows: BadRows) -> Iterator[Row]:
