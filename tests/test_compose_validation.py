@@ -79,3 +79,9 @@ def test_msmarco_wrong_mode_names_the_fix(tmp_path):
 def test_offline_msmarco_hub_source_names_the_sample(tmp_path):
     with pytest.raises(Exception, match="data=msmarco_sample"):
         tasks_for(["loss=bce", "model=cross_tiny", "data=msmarco"], tmp_path)
+
+
+def test_unknown_pooling_exits_with_the_key_named(tmp_path):
+    result = train_cli(["model=tiny", "model.pooling=sum", f"hydra.run.dir={tmp_path}"])
+    assert result.returncode != 0
+    assert "model.pooling='sum' is unknown" in result.stderr and "Traceback" not in result.stderr

@@ -79,7 +79,10 @@ def run(cfg: DictConfig) -> float | None:
         else None, seed=cfg.seed, num_workers=resolve_num_workers(cfg.num_workers, cfg.trainer.accelerator))
     datamodule.setup("fit")  # data errors surface before the model loads
 
-    encoder = build_model(cfg.model, seed=cfg.seed)
+    try:
+        encoder = build_model(cfg.model, seed=cfg.seed)
+    except ValueError as e:  # an invalid model.* value
+        raise ConfigError(str(e)) from e
     datamodule.collator = Collator(encoder.tokenizer, encoder.max_length, encoder.kind)
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     grad_cache = cfg.model.get("grad_cache") or {}
