@@ -19,9 +19,11 @@ from pairlab.report import build_report, ema, find_runs, read_metrics
 def run_dir(tmp_path_factory) -> Path:
     """`python train.py logger=many ...`: 6 steps, a loss every step, validation every 3 steps."""
     run_dir = tmp_path_factory.mktemp("report") / "run"
-    result = train_cli(["model=tiny", "logger=many", "num_workers=0", "trainer.max_steps=6", "export=false",
-                        "trainer.log_every_n_steps=1", "trainer.val_check_interval=3",
-                        "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}"])
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("WANDB_RUN_GROUP", raising=False)
+        result = train_cli(["model=tiny", "logger=many", "num_workers=0", "trainer.max_steps=6", "export=false",
+                            "trainer.log_every_n_steps=1", "trainer.val_check_interval=3",
+                            "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}"])
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
 

@@ -146,7 +146,8 @@ def test_summary_module_reranks_and_lists_failed_jobs_last(basic_sweep, tmp_path
 
 
 def test_callback_groups_wandb_runs_per_multirun_and_finishes_each_job(tmp_path, monkeypatch):
-    monkeypatch.delenv("WANDB_RUN_GROUP", raising=False)
+    monkeypatch.setenv("WANDB_RUN_GROUP", "")
+    monkeypatch.delenv("WANDB_RUN_GROUP")  # so that the test's own setting is undone after it
     cfg = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "2026-01-01_00-00-00")}}})
     SweepSummary().on_multirun_start(cfg)
     assert os.environ["WANDB_RUN_GROUP"] == "2026-01-01_00-00-00"

@@ -84,8 +84,8 @@ def build_report(path: str | Path, out: str | Path | None = None, smooth: float 
     runs = {label: read_metrics(csv_path) for label, csv_path in find_runs(path).items()}
     if not runs:
         raise FileNotFoundError(f"no csv/metrics.csv in {path} or its subdirs")
-    metrics = sorted({m for series in runs.values() for m in series if m.startswith(("train/", "val/"))})
-    metrics = [m for m in metrics if m.startswith("val/") or m.endswith("loss")]
+    metrics = sorted({m for series in runs.values() for m in series
+                      if m.startswith("val/") or (m.startswith("train/") and m.endswith("loss"))})
     if not metrics:
         raise FileNotFoundError(f"no train/...loss or val/... metrics in the CSV logs under {path}")
     out = Path(out) if out is not None else path / "report"

@@ -220,7 +220,7 @@ class SweepSummary(Callback):
 
 def main(argv: list[str] | None = None) -> None:
     """`python -m pairlab.sweep <sweep dir> [--monitor M] [--mode max|min]`: (re)build the summary."""
-    parser = argparse.ArgumentParser(prog="python -m pairlab.sweep", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pairlab.sweep", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a multirun dir: outputs/multirun/<time>")
     parser.add_argument("--monitor", help="metric to rank by (default: the sweep's `monitor`)")
     parser.add_argument("--mode", choices=["max", "min"], help="max or min (default: the sweep's `monitor_mode`)")

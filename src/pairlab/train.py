@@ -127,8 +127,16 @@ def run(cfg: DictConfig) -> float | None:
                 if HydraConfig.initialized() else " ".join(sys.argv)}
         path = export_model(encoder, run_dir / "model", info)
         print(f"[pairlab] exported model to {path}", flush=True)
+    _finish_wandb()
     value = final.get(cfg.monitor)
     return float(value) if value is not None else None
+
+
+def _finish_wandb() -> None:
+    """Close this job's wandb run, so the next job of a multirun starts its own."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
