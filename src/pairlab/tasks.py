@@ -96,22 +96,24 @@ def _checked(make):
         raise ConfigError(str(e)) from e
 
 
+def _as_dict(node: DictConfig | Mapping) -> dict:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+
+
 def build_tasks(task_cfg: DictConfig | Mapping, model_kind: str) -> dict[str, Task]:
     """Instantiate every task's data and loss and check each pair against the model kind."""
     tasks: dict[str, Task] = {}
     for name, entry in task_cfg["tasks"].items():
-        data_cfg = OmegaConf.to_container(entry["data"], resolve=True) if isinstance(
-            entry["data"], DictConfig) else dict(entry["data"])
+        data_cfg, loss_cfg = _as_dict(entry["data"]), _as_dict(entry["loss"])
         if entry.get("batch_size"):
             data_cfg["batch_size"] = entry["batch_size"]
-        loss_cfg = OmegaConf.to_container(entry["loss"], resolve=True) if isinstance(
-            entry["loss"], DictConfig) else dict(entry["loss"])
         gather = loss_cfg.pop("gather_across_devices", None)
         data = _checked(lambda: instantiate(data_cfg, _convert_="all"))  # noqa: B023 - called at once
         loss = _checked(lambda: build_loss(loss_cfg))  # noqa: B023
         loss.gather_across_devices = gather  # read by the module under DDP (None: on for in-batch losses)
-        check_task(name, loss_cfg.get("name", type(loss).__name__), type(loss).spec, data, model_kind)
+        loss_name = loss_cfg.get("name", type(loss).__name__)
+        check_task(name, loss_name, type(loss).spec, data, model_kind)
         if hasattr(data, "check_available"):
             data.check_available()
-        tasks[name] = Task(name, data, loss, loss_cfg.get("name", type(loss).__name__), entry.get("weight"))
+        tasks[name] = Task(name, data, loss, loss_name, entry.get("weight"))
     return tasks
