@@ -160,8 +160,8 @@ def main(argv: list[str] | None = None) -> None:
             rows.append((size, prep, streamed))
             print(f"done {size:,} triples", file=sys.stderr, flush=True)
 
-    print(f"\n{args.steps:,} batches of {args.batch_size} per size, rows from the mixture sampler shuffling the whole file, "
-          f"tokenized (MiniLM tokenizer, max_length 128), workers={args.workers}\n")
+    print(f"\n{args.steps:,} batches of {args.batch_size} per size, rows from the mixture sampler shuffling the "
+          f"whole file, tokenized (MiniLM tokenizer, max_length 128), workers={args.workers}\n")
     header = ("triples", "passages", "files MB", "prep s", "prep peak MB", "stream s", "rows/s",
               "before-stream MB", "stream peak MB", "growth MB")
     print(" | ".join(header))

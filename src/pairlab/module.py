@@ -19,6 +19,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pairlab.models import Encoder
@@ -32,6 +33,13 @@ def _split_features(features: dict[str, Tensor], size: int) -> list[dict[str, Te
         length = int(chunk["attention_mask"].sum(1).max())
         chunks.append({k: v[:, :length] for k, v in chunk.items()})
     return chunks
+
+
+def concat_columns(inputs: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """All columns of a batch as one tokenized batch (column after column), right-padded to the longest."""
+    length = max(features["input_ids"].shape[1] for features in inputs)
+    return {key: torch.cat([F.pad(features[key], (0, length - features[key].shape[1])) for features in inputs])
+            for key in inputs[0]}
 
 
 class _RngState:
@@ -65,7 +73,7 @@ class PairModule(pl.LightningModule):
     def __init__(self, encoder: Encoder, losses: Mapping[str, nn.Module], lr: float = 2e-5,
                  weight_decay: float = 0.01, warmup_ratio: float = 0.1, scheduler: str = "linear",
                  fused_adamw: bool = True, grad_cache_mini_batch: int | None = None,
-                 max_grad_norm: float | None = None) -> None:
+                 max_grad_norm: float | None = None, merge_columns: bool = False) -> None:
         super().__init__()
         if lr <= 0:
             raise ValueError(f"model.lr must be > 0, got {lr}")
@@ -81,6 +89,7 @@ class PairModule(pl.LightningModule):
         self.scheduler_name, self.fused_adamw = scheduler, fused_adamw
         self.grad_cache_mini_batch = grad_cache_mini_batch
         self.max_grad_norm = max_grad_norm
+        self.merge_columns = merge_columns
         self.automatic_optimization = grad_cache_mini_batch is None
         self.examples_seen = dict.fromkeys(losses, 0)
 
@@ -89,7 +98,10 @@ class PairModule(pl.LightningModule):
         return len(self.losses) > 1
 
     def forward(self, inputs: list[dict[str, Tensor]]) -> list[Tensor]:
-        """One output per column: embeddings [B, D] (bi) or scores [B] (cross)."""
+        """One output per column: embeddings [B, D] (bi) or scores [B] (cross); with `merge_columns`
+        all columns go through the encoder in one call."""
+        if self.merge_columns and len(inputs) > 1:
+            return list(self.encoder(concat_columns(inputs)).split([len(f["input_ids"]) for f in inputs]))
         return [self.encoder(features) for features in inputs]
 
     # ---- the loss, on the global batch when gathering --------------------------------------

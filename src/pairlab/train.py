@@ -83,6 +83,8 @@ def run(cfg: DictConfig) -> float | None:
         encoder = build_model(cfg.model, seed=cfg.seed)
     except ValueError as e:  # an invalid model.* value
         raise ConfigError(str(e)) from e
+    if encoder.kind == "bi":
+        encoder.unpad = bool(cfg.model.get("unpad", False))
     datamodule.collator = Collator(encoder.tokenizer, encoder.max_length, encoder.kind)
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     grad_cache = cfg.model.get("grad_cache") or {}
@@ -92,7 +94,8 @@ def run(cfg: DictConfig) -> float | None:
     module = PairModule(encoder, {name: task.loss for name, task in tasks.items()}, lr=cfg.model.lr,
                         weight_decay=cfg.model.weight_decay, warmup_ratio=cfg.model.warmup_ratio,
                         scheduler=cfg.model.scheduler, fused_adamw=cfg.model.get("fused_adamw", True),
-                        grad_cache_mini_batch=grad_cache.get("mini_batch"), max_grad_norm=max_grad_norm)
+                        grad_cache_mini_batch=grad_cache.get("mini_batch"), max_grad_norm=max_grad_norm,
+                        merge_columns=cfg.model.get("merge_columns", False))
 
     loggers = _instantiate_all(cfg.get("logger"))
     for logger in loggers:

@@ -9,7 +9,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoModel, AutoTokenizer, BertModel, PreTrainedModel, PreTrainedTokenizerBase
 
 from pairlab.models.hub import resolve_model_path
 
@@ -27,6 +27,35 @@ def pool(token_embeddings: Tensor, attention_mask: Tensor, mode: Pooling) -> Ten
     if mode == "max":
         return token_embeddings.masked_fill(mask == 0, torch.finfo(token_embeddings.dtype).min).max(1).values
     raise ValueError(f"model.pooling={mode!r} is unknown: use one of {', '.join(POOLINGS)}")
+
+
+def unpadded_bert_forward(bert: BertModel, features: dict[str, Tensor]) -> Tensor:
+    """A BertModel's last hidden state [B, T, D], computed on the real tokens only.
+
+    Embeddings, projections, layer norms, dropout and feed-forward are position-wise, so they run on
+    the N real tokens packed as [N, D]; only attention sees the padded [B, H, T, d] layout (keys
+    masked as in the padded forward). Same math as `bert(...)`; padding positions come back as zeros.
+    """
+    mask = features["attention_mask"].bool()
+    batch, length = mask.shape
+    rows = mask.flatten().nonzero().squeeze(1)
+    positions = torch.arange(length, device=mask.device).expand(batch, length).flatten()[rows]
+    token_types = features.get("token_type_ids")
+    hidden = bert.embeddings(input_ids=features["input_ids"].flatten()[rows][None], position_ids=positions[None],
+                             token_type_ids=None if token_types is None else token_types.flatten()[rows][None])[0]
+    keys = mask[:, None, None, :]
+    for layer in bert.encoder.layer:
+        attn = layer.attention.self
+        heads, size = attn.num_attention_heads, attn.attention_head_size
+        qkv = torch.cat([attn.query(hidden), attn.key(hidden), attn.value(hidden)], dim=-1)
+        padded = qkv.new_zeros(batch * length, qkv.shape[-1]).index_copy(0, rows, qkv)
+        q, k, v = (x.transpose(1, 2) for x in padded.view(batch, length, 3, heads, size).unbind(2))
+        context = F.scaled_dot_product_attention(q, k, v, attn_mask=keys, scale=attn.scaling,
+                                                 dropout_p=attn.dropout.p if attn.training else 0.0)
+        context = context.transpose(1, 2).reshape(batch * length, heads * size).index_select(0, rows)
+        hidden = layer.attention.output(context, hidden)
+        hidden = layer.output(layer.intermediate(hidden), hidden)
+    return hidden.new_zeros(batch * length, hidden.shape[-1]).index_copy(0, rows, hidden).view(batch, length, -1)
 
 
 def read_sentence_transformers_settings(path: str) -> dict:
@@ -51,13 +80,17 @@ def read_sentence_transformers_settings(path: str) -> dict:
 
 
 class BiEncoder(nn.Module):
-    """Embeds each text independently; `forward` takes one tokenized column."""
+    """Embeds each text independently; `forward` takes one tokenized column.
+
+    `unpad`: run BERT-layout transformers on the real tokens only (`unpadded_bert_forward`), same
+    outputs; other architectures keep the padded forward.
+    """
 
     kind = "bi"
 
     def __init__(self, transformer: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                  pooling: Pooling = "mean", normalize: bool = True, max_length: int = 128,
-                 base_model: str = "") -> None:
+                 base_model: str = "", unpad: bool = False) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"model.pooling={pooling!r} is unknown: use one of {', '.join(POOLINGS)}")
@@ -67,6 +100,7 @@ class BiEncoder(nn.Module):
         self.normalize = normalize
         self.max_length = max_length
         self.base_model = base_model
+        self.unpad = unpad
 
     @classmethod
     def from_pretrained(cls, name: str, pooling: Pooling | None = None, normalize: bool | None = None,
@@ -91,10 +125,13 @@ class BiEncoder(nn.Module):
         return self.transformer.config.hidden_size
 
     def forward(self, features: dict[str, Tensor]) -> Tensor:
-        out = self.transformer(input_ids=features["input_ids"], attention_mask=features["attention_mask"],
-                               **({"token_type_ids": features["token_type_ids"]}
-                                  if "token_type_ids" in features else {}))
-        emb = pool(out.last_hidden_state, features["attention_mask"], self.pooling)
+        if self.unpad and isinstance(self.transformer, BertModel) and not self.transformer.config.is_decoder:
+            hidden = unpadded_bert_forward(self.transformer, features)
+        else:
+            hidden = self.transformer(input_ids=features["input_ids"], attention_mask=features["attention_mask"],
+                                      **({"token_type_ids": features["token_type_ids"]}
+                                         if "token_type_ids" in features else {})).last_hidden_state
+        emb = pool(hidden, features["attention_mask"], self.pooling)
         return F.normalize(emb, p=2, dim=-1) if self.normalize else emb
 
     def tokenize(self, texts: list[str]) -> dict[str, Tensor]:
