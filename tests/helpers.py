@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -57,3 +59,21 @@ class KillAt(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
         if trainer.global_step >= self.step:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class GradNormProbe(pl.Callback):
+    """Writes the gradient norm each optimizer step used (read after the step: clipped, unscaled) to
+    <run dir>/grad_norms_rank<r>.json: proof that steps were taken and clipping held."""
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.norms: list[float] = []
+        for optimizer in trainer.optimizers:
+            optimizer.register_step_post_hook(self._record)
+
+    def _record(self, optimizer: torch.optim.Optimizer, *args: object) -> None:
+        grads = [p.grad.float() for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        self.norms.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        out = Path(trainer.default_root_dir) / f"grad_norms_rank{trainer.global_rank}.json"
+        out.write_text(json.dumps(self.norms))

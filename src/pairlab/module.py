@@ -6,6 +6,9 @@ Two things live here, around the loss, so every in-batch loss gains them unchang
 - GradCache (`grad_cache_mini_batch`): embed the batch in chunks without a graph, take the
   loss gradient w.r.t. the embeddings, then re-embed chunk by chunk with a graph and push
   those cached gradients through, so a batch of thousands trains in the memory of a chunk.
+
+Gradient clipping is done here too (`clip_gradients`), so it works with fused AdamW under every
+precision plugin, and the finite-loss check runs without a host sync on each accelerator step.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pairlab.evaluation.distributed import ShardedEncoder
 from pairlab.models import Encoder
 
 
@@ -40,6 +44,26 @@ def concat_columns(inputs: list[dict[str, Tensor]]) -> dict[str, Tensor]:
     length = max(features["input_ids"].shape[1] for features in inputs)
     return {key: torch.cat([F.pad(features[key], (0, length - features[key].shape[1])) for features in inputs])
             for key in inputs[0]}
+
+
+def clip_gradients(optimizer: torch.optim.Optimizer, max_value: float, algorithm: str = "norm",
+                   scaler: torch.amp.GradScaler | None = None) -> None:
+    """Clip the optimizer's gradients in true (unscaled) units, whatever the optimizer implementation.
+
+    Lightning's mixed-precision plugin refuses to clip for optimizers that unscale inside their own
+    step (fused AdamW), in bf16 too, where nothing is scaled. Here: bf16 and fp32 gradients are clipped
+    as they are; with an fp16 `scaler` a fused optimizer's gradients are unscaled first (the scaler then
+    tells the fused step they already are), while other optimizers were unscaled by Lightning already.
+    """
+    if scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False):
+        scaler.unscale_(optimizer)
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if algorithm == "value":
+        torch.nn.utils.clip_grad_value_(params, max_value)
+    elif algorithm == "norm":
+        torch.nn.utils.clip_grad_norm_(params, max_value)
+    else:
+        raise ValueError(f"trainer.gradient_clip_algorithm={algorithm!r} is unknown: use norm or value")
 
 
 class _RngState:
@@ -73,7 +97,8 @@ class PairModule(pl.LightningModule):
     def __init__(self, encoder: Encoder, losses: Mapping[str, nn.Module], lr: float = 2e-5,
                  weight_decay: float = 0.01, warmup_ratio: float = 0.1, scheduler: str = "linear",
                  fused_adamw: bool = True, grad_cache_mini_batch: int | None = None,
-                 max_grad_norm: float | None = None, merge_columns: bool = False) -> None:
+                 max_grad_norm: float | None = None, merge_columns: bool = False,
+                 finite_check_every: int | None = None) -> None:
         super().__init__()
         if lr <= 0:
             raise ValueError(f"model.lr must be > 0, got {lr}")
@@ -92,6 +117,11 @@ class PairModule(pl.LightningModule):
         self.merge_columns = merge_columns
         self.automatic_optimization = grad_cache_mini_batch is None
         self.examples_seen = dict.fromkeys(losses, 0)
+        # non-finite losses are counted on the device and read every `finite_check_every` steps
+        # (None: every step on CPU, where reading is free; every 50 on accelerators) and before a checkpoint
+        self.finite_check_every = finite_check_every
+        self._nonfinite: Tensor | None = None
+        self._nonfinite_where = ""
 
     @property
     def multi_task(self) -> bool:
@@ -126,30 +156,58 @@ class PairModule(pl.LightningModule):
         task = batch["task"]
         if self.automatic_optimization:
             loss = self.compute_loss(task, self(batch["inputs"]), batch["labels"])
-            self._check_finite(loss, task, batch_idx)
+            self._track_finite(loss, task, batch_idx)
         else:
             loss = self._grad_cache_step(batch, batch_idx)
         size = len(batch["inputs"][0]["input_ids"])
-        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        # the progress bar reads its values each step, which waits for an accelerator: there the loss
+        # reaches the loggers only (every trainer.log_every_n_steps)
+        self.log("train/loss", loss, prog_bar=loss.device.type == "cpu", batch_size=size)
         if self.multi_task:
             self.examples_seen[task] += size
             self.log(f"train/{task}/loss", loss, batch_size=size)
             self.log(f"train/{task}/examples", float(self.examples_seen[task]), batch_size=size)
         return loss
 
-    def _check_finite(self, loss: Tensor, task: str, batch_idx: int) -> None:
-        if not torch.isfinite(loss):
+    def _track_finite(self, loss: Tensor, task: str, batch_idx: int) -> None:
+        """Count a non-finite loss without waiting for the device; raise when the count is read."""
+        bad = (~torch.isfinite(loss.detach())).int()
+        self._nonfinite = bad if self._nonfinite is None else self._nonfinite + bad
+        every = self.finite_check_every or (1 if loss.device.type == "cpu" else 50)
+        if every == 1:
+            self._nonfinite_where = f"at step {self.global_step} (batch {batch_idx}, task {task!r})"
+        else:
+            self._nonfinite_where = f"in the {every} steps up to step {self.global_step}"
+        if (self.global_step + 1) % every == 0:
+            self.raise_if_nonfinite()
+
+    def raise_if_nonfinite(self) -> None:
+        """Raise if any loss since the last check was NaN or infinite (reads one number from the device)."""
+        if self._nonfinite is not None and int(self._nonfinite) > 0:
+            self._nonfinite = None
             raise FloatingPointError(
-                f"non-finite training loss {loss.item()} at step {self.global_step} (batch {batch_idx}, task "
-                f"{task!r}); the last good checkpoint is kept. Lower model.lr or check the data.")
+                f"non-finite training loss {self._nonfinite_where}; the last good checkpoint is kept. "
+                "Lower model.lr or check the data.")
+        self._nonfinite = None
+
+    def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
+                                    gradient_clip_algorithm: str | None = None) -> None:
+        """Lightning's clipping hook, routed to `clip_gradients` (works with fused AdamW under mixed precision)."""
+        if gradient_clip_val:
+            clip_gradients(optimizer, float(gradient_clip_val), gradient_clip_algorithm or "norm",
+                           getattr(self.trainer.precision_plugin, "scaler", None))
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # manual optimization (GradCache): Lightning's precision plugin has unscaled what it unscales by now
+        if not self.automatic_optimization and self.max_grad_norm:
+            clip_gradients(optimizer, float(self.max_grad_norm), "norm",
+                           getattr(self.trainer.precision_plugin, "scaler", None))
 
     def _grad_cache_step(self, batch: dict, batch_idx: int) -> Tensor:
         optimizer = self.optimizers()
         optimizer.zero_grad()
         loss = self.grad_cache_backward(batch, batch_idx, self.manual_backward)
-        if self.max_grad_norm:
-            self.clip_gradients(optimizer, gradient_clip_val=self.max_grad_norm, gradient_clip_algorithm="norm")
-        optimizer.step()
+        optimizer.step()  # clips in on_before_optimizer_step
         self.lr_schedulers().step()
         return loss
 
@@ -169,7 +227,7 @@ class PairModule(pl.LightningModule):
                     parts.append(self.encoder(chunk))
                 reps.append(torch.cat(parts).detach().requires_grad_())
         loss = self.compute_loss(task, reps, batch["labels"])
-        self._check_finite(loss, task, batch_idx)
+        self._track_finite(loss, task, batch_idx)
         grads = torch.autograd.grad(loss, reps)
 
         pending = [(c, i) for c, column in enumerate(chunks) for i in range(len(column))]
@@ -185,6 +243,7 @@ class PairModule(pl.LightningModule):
 
     # ---- exact resume: RNG streams and per-task counters travel with the checkpoint -----------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self.raise_if_nonfinite()  # never checkpoint weights that a NaN loss has reached
         checkpoint["pairlab"] = {"examples_seen": dict(self.examples_seen), "rng": {
             "torch": torch.get_rng_state(), "numpy": _numpy_state(), "python": random.getstate(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}}
@@ -209,13 +268,19 @@ class PairModule(pl.LightningModule):
         self.log(key, loss, batch_size=len(batch["inputs"][0]["input_ids"]), add_dataloader_idx=False,
                  sync_dist=True)
 
+    def on_train_end(self) -> None:
+        self.raise_if_nonfinite()
+
     def on_validation_epoch_end(self) -> None:
         evaluators = getattr(self.trainer.datamodule, "evaluators", {})
         per_metric: dict[str, list[float]] = {}
         results: dict[int, dict[str, float]] = {}  # a shared evaluator runs once
+        encoder = self.encoder
+        if self.trainer.world_size > 1 and dist.is_available() and dist.is_initialized():
+            encoder = ShardedEncoder(self.encoder, self.trainer.global_rank, self.trainer.world_size, self.device)
         for task, evaluator in evaluators.items():
             if id(evaluator) not in results:
-                results[id(evaluator)] = evaluator(self.encoder)
+                results[id(evaluator)] = evaluator(encoder)
             for metric, value in results[id(evaluator)].items():
                 per_metric.setdefault(metric, []).append(value)
                 if self.multi_task:

@@ -1,0 +1,49 @@
+"""Evaluation under DDP: every rank encodes a shard of the texts, then all ranks hold all outputs.
+
+Evaluators call `encoder.encode(texts)` / `encoder.score(queries, passages)`; `ShardedEncoder` gives
+them that interface while each rank runs the model on every world_size-th item only (strided, so the
+ranks see similar lengths) and an all-gather puts the pieces back in input order. The gathered tensor
+is bitwise the same on every rank, so metrics computed from it agree and checkpoint monitors match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from pairlab.data.base import Encoder
+
+
+class ShardedEncoder:
+    """An `Encoder` whose `encode` / `score` split the work across the ranks of the default process group."""
+
+    def __init__(self, encoder: Encoder, rank: int, world_size: int, device: torch.device) -> None:
+        self.encoder = encoder
+        self.rank, self.world_size = rank, world_size
+        self.device = device  # where collectives run: NCCL gathers CUDA tensors, gloo CPU ones
+
+    @property
+    def kind(self) -> str:
+        return self.encoder.kind
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> Tensor:
+        return self._sharded(len(texts), lambda rows: self.encoder.encode([texts[i] for i in rows], batch_size))
+
+    def score(self, queries: list[str], passages: list[str], batch_size: int = 64) -> Tensor:
+        return self._sharded(len(queries), lambda rows: self.encoder.score(
+            [queries[i] for i in rows], [passages[i] for i in rows], batch_size))
+
+    def _sharded(self, total: int, run: Callable[[Sequence[int]], Tensor]) -> Tensor:
+        mine = run(range(self.rank, total, self.world_size))
+        width = -(-total // self.world_size)  # the largest shard; shorter ones are padded for the gather
+        padded = mine.new_zeros(width, *mine.shape[1:])
+        padded[:len(mine)] = mine
+        parts = [torch.empty_like(padded, device=self.device) for _ in range(self.world_size)]
+        dist.all_gather(parts, padded.to(self.device))
+        out = mine.new_empty(total, *mine.shape[1:])
+        for rank, part in enumerate(parts):
+            out[rank::self.world_size] = part[:len(range(rank, total, self.world_size))].cpu()
+        return out

@@ -1,0 +1,63 @@
+"""Every trainer config takes optimizer steps with gradient clipping on, in fp32 and mixed precision,
+with and without GradCache (mixed precision runs on CPU through CPU autocast)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import train_cli, train_in_process
+
+CLIP = 0.01  # far below the tiny model's raw gradient norm, so every step is clipped
+PROBE = ["+callbacks.probe._target_=helpers.GradNormProbe", f"trainer.gradient_clip_val={CLIP}", "eval_baseline=false",
+         "export=false", "trainer.max_steps=3", "data.batch_size=16"]
+GRAD_CACHE = {"off": [], "on": ["model.grad_cache.mini_batch=5"]}
+
+
+def assert_clipped_steps(run_dir, steps=3, ranks=1):
+    for rank in range(ranks):
+        norms = json.loads((run_dir / f"grad_norms_rank{rank}.json").read_text())
+        assert len(norms) == steps, norms
+        assert all(0 < n <= CLIP * 1.001 for n in norms), norms
+
+
+@pytest.mark.parametrize("grad_cache", GRAD_CACHE)
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+@pytest.mark.parametrize("trainer", ["cpu", "gpu"])
+def test_single_process_trainer_configs_step_with_clipping(trainer, precision, grad_cache, tmp_path):
+    train_in_process([f"trainer={trainer}", "trainer.accelerator=cpu", f"trainer.precision={precision}",
+                      *GRAD_CACHE[grad_cache], *PROBE], tmp_path)
+    assert_clipped_steps(tmp_path)
+
+
+def test_fp16_mixed_precision_steps_with_fused_adamw_and_clipping(tmp_path):
+    # fp16 scales the loss: the fused optimizer's gradients are unscaled before clipping
+    train_in_process(["trainer.precision=16-mixed", *PROBE], tmp_path)
+    norms = json.loads((tmp_path / "grad_norms_rank0.json").read_text())
+    assert len(norms) == 3 and all(n <= CLIP * 1.001 for n in norms if n == n), norms
+
+
+DDP_CASES = [("ddp_sim", "32-true", "on"), ("ddp", "bf16-mixed", "off"),
+             pytest.param("ddp_sim", "bf16-mixed", "off", marks=pytest.mark.slow),
+             pytest.param("ddp", "32-true", "on", marks=pytest.mark.slow),
+             pytest.param("ddp_sim", "bf16-mixed", "on", marks=pytest.mark.slow),
+             pytest.param("ddp", "32-true", "off", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize(("trainer", "precision", "grad_cache"), DDP_CASES)
+def test_ddp_trainer_configs_step_with_clipping(trainer, precision, grad_cache, tmp_path):
+    result = train_cli([f"trainer={trainer}", "trainer.accelerator=cpu", "trainer.devices=2",
+                        f"trainer.precision={precision}", *GRAD_CACHE[grad_cache], *PROBE, "model=tiny", "logger=csv",
+                        "num_workers=0", f"hydra.run.dir={tmp_path}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_clipped_steps(tmp_path, ranks=2)
+
+
+@pytest.mark.parametrize("overrides", [
+    ["trainer=gpu", "trainer.accelerator=cpu"],  # the GPU config as a new user first tries it
+    ["trainer.precision=bf16-mixed"],
+])
+def test_the_commands_that_crashed_at_the_first_step_finish(overrides, tmp_path):
+    result = train_cli(["model=tiny", *overrides, "trainer.max_steps=2", "logger=csv", f"hydra.run.dir={tmp_path}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "model" / "modules.json").is_file()
