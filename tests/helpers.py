@@ -77,3 +77,39 @@ class GradNormProbe(pl.Callback):
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         out = Path(trainer.default_root_dir) / f"grad_norms_rank{trainer.global_rank}.json"
         out.write_text(json.dumps(self.norms))
+
+
+class Record(pl.Callback):
+    """Writes what this rank did to <run dir>/record_rank<r>.pt: the rows of each step (token ids of
+    every column), how many texts each validation encoded, the metrics it logged, its final weights."""
+
+    def __init__(self) -> None:
+        self.steps: list[list[tuple]] = []
+        self.encoded: list[int] = [0]
+        self.metrics: list[dict[str, float]] = []
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        encoder = pl_module.encoder
+        for name in ("encode", "score"):
+            if hasattr(encoder, name) and name not in vars(encoder):  # wrap once, on the instance
+                setattr(encoder, name, self._counting(getattr(encoder, name)))
+
+    def _counting(self, method):
+        def counted(texts, *args, **kwargs):
+            self.encoded[-1] += len(texts)
+            return method(texts, *args, **kwargs)
+        return counted
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: dict, *args) -> None:
+        columns = [[tuple(ids[mask.bool()].tolist()) for ids, mask in zip(f["input_ids"], f["attention_mask"],
+                                                                            strict=True)] for f in batch["inputs"]]
+        self.steps.append(list(zip(*columns, strict=True)))
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.metrics.append({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
+        self.encoded.append(0)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        torch.save({"steps": self.steps, "encoded": self.encoded[:-1], "metrics": self.metrics,
+                    "weights": {k: v.detach().cpu().clone() for k, v in pl_module.encoder.state_dict().items()}},
+                   Path(trainer.default_root_dir) / f"record_rank{trainer.global_rank}.pt")
