@@ -42,10 +42,10 @@ def train_in_process(overrides: list[str], run_dir: Path) -> float | None:
     return run(compose_cfg([*FAST, *overrides], run_dir))
 
 
-def train_cli(args: list[str], cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
+def train_cli(args: list[str], cwd: Path = ROOT, timeout: int = 600,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "WANDB_MODE": "offline",
-           "TOKENIZERS_PARALLELISM": "false"}
+           "WANDB_MODE": "offline", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
     return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, env=env, text=True,
                           capture_output=True, timeout=timeout)
 
@@ -113,3 +113,15 @@ class Record(pl.Callback):
         torch.save({"steps": self.steps, "encoded": self.encoded[:-1], "metrics": self.metrics,
                     "weights": {k: v.detach().cpu().clone() for k, v in pl_module.encoder.state_dict().items()}},
                    Path(trainer.default_root_dir) / f"record_rank{trainer.global_rank}.pt")
+
+
+class SignalAt(pl.Callback):
+    """Sends `signum` to its own process in the middle of optimizer step `step` (after backward,
+    before the weights change): the worst moment for a checkpoint."""
+
+    def __init__(self, step: int, signum: int = signal.SIGUSR1) -> None:
+        self.step, self.signum = step, signum
+
+    def on_before_optimizer_step(self, trainer: pl.Trainer, *args: object) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+from datetime import datetime
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -17,6 +20,31 @@ def sample_path(name: str) -> str:
     return str(path)
 
 
+def run_stamp() -> str:
+    """`${pairlab_run_stamp:}`: the run dir's last part, the same on every process of one run.
+
+    Under SLURM `slurm-<job id>.<step id>` (a requeued job gets the same one back), under torchrun
+    `torchrun-<rendezvous id>`, else the start time; a time alone could differ between the nodes.
+    """
+    env = os.environ
+    job = f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}" if "SLURM_ARRAY_JOB_ID" in env else env.get(
+        "SLURM_JOB_ID")
+    if job:
+        return f"slurm-{job}.{env.get('SLURM_STEP_ID', 'batch')}"
+    rendezvous = env.get("TORCHELASTIC_RUN_ID", "none")
+    if rendezvous != "none":
+        return f"torchrun-{rendezvous}"
+    return datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+
+
+def run_id(run_dir: str) -> str:
+    """`${pairlab_run_id:${paths.output_dir}}`: a dashboard run id derived from the run dir, so a resumed
+    run (same dir) continues the same wandb run."""
+    return hashlib.sha1(str(Path(run_dir).resolve()).encode()).hexdigest()[:16]
+
+
 def register() -> None:
-    if not OmegaConf.has_resolver("pairlab_sample"):
-        OmegaConf.register_new_resolver("pairlab_sample", sample_path)
+    for name, resolver in (("pairlab_sample", sample_path), ("pairlab_run_stamp", run_stamp),
+                           ("pairlab_run_id", run_id)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver, use_cache=name == "pairlab_run_stamp")

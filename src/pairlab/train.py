@@ -25,6 +25,7 @@ from pairlab.data.tabular import DataError
 from pairlab.export import export_model
 from pairlab.models import build_model
 from pairlab.module import PairModule
+from pairlab.preemption import discard_requeue_checkpoints, resume_checkpoint
 from pairlab.resolvers import register
 from pairlab.tasks import CONF_DIR, ConfigError, build_tasks
 
@@ -104,11 +105,15 @@ def run(cfg: DictConfig) -> float | None:
     trainer: pl.Trainer = instantiate(trainer_cfg, logger=loggers or False, callbacks=callbacks,
                                       default_root_dir=str(run_dir))
 
-    if cfg.eval_baseline and cfg.ckpt_path is None and datamodule.evaluators:
+    ckpt_path = cfg.ckpt_path or resume_checkpoint(run_dir)  # a requeued SLURM job continues where it stopped
+    if ckpt_path is not None:
+        print(f"[pairlab] resuming from {ckpt_path}", flush=True)
+    elif cfg.eval_baseline and datamodule.evaluators:
         baseline = _metrics(trainer.validate(module, datamodule=datamodule, verbose=False))
         if trainer.is_global_zero:
             _print_metrics("baseline (step 0)", baseline)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    discard_requeue_checkpoints(trainer)
 
     checkpoint = trainer.checkpoint_callback
     if checkpoint is not None and checkpoint.best_model_path:
