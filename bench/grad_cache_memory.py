@@ -16,6 +16,8 @@ smaller batches already measured, would pass `--max-rss-gb` is skipped.
 
     python bench/grad_cache_memory.py                         # batches 32, 256, 1024; mini-batch 32
     python bench/grad_cache_memory.py --batches 32,128 --steps 2 --model tiny
+    python bench/grad_cache_memory.py --device cuda --model minilm-random --batches 128,4096 --plain-batches 128 \
+        --mini-batch 128 --max-length 128
 
 The last line printed is one JSON object: every configuration's numbers, and the peak (and increase)
 of the largest GradCache batch over those of the smallest plain batch.
@@ -26,7 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from throughput import child_env, run_worker, wait_until_quiet, worker_argv
+from throughput import MODELS, child_env, run_worker, wait_until_quiet, worker_argv
 
 
 def predicted_peak_mb(measured: list[dict], batch: int) -> float | None:
@@ -42,16 +44,19 @@ def predicted_peak_mb(measured: list[dict], batch: int) -> float | None:
 
 
 def worker_args(args: argparse.Namespace, batch: int) -> argparse.Namespace:
-    return argparse.Namespace(model=args.model, data="synthetic", bimpm_path=None, batch_size=batch,
-                              max_length=args.max_length, steps=args.steps, warmup=args.warmup, lr=2e-5,
-                              threads=args.threads, device=args.device)
+    return argparse.Namespace(model=args.model, tokenizer=args.tokenizer, data="synthetic", bimpm_path=None,
+                              batch_size=batch, max_length=args.max_length, steps=args.steps, warmup=args.warmup,
+                              lr=2e-5, threads=args.threads, device=args.device)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", default="32,256,1024")
     parser.add_argument("--mini-batch", type=int, default=32, help="GradCache chunk size")
-    parser.add_argument("--model", choices=("minilm", "tiny"), default="minilm")
+    parser.add_argument("--plain-batches", default=None,
+                        help="batches that also run without GradCache (default: all of --batches)")
+    parser.add_argument("--model", choices=MODELS, default="minilm")
+    parser.add_argument("--tokenizer", default=None, help="tokenizer of a random-init --model (default: MiniLM's)")
     parser.add_argument("--max-length", type=int, default=32)
     parser.add_argument("--steps", type=int, default=3, help="timed steps per configuration")
     parser.add_argument("--warmup", type=int, default=1)
@@ -65,8 +70,10 @@ def main(argv: list[str] | None = None) -> None:
     measured: list[dict] = []
     print(f"{args.model}, max length {args.max_length}, {args.steps} timed steps after {args.warmup} warm-up, "
           f"{args.threads} threads, {args.device}, GradCache mini-batch {args.mini_batch}", flush=True)
-    for batch in (int(b) for b in args.batches.split(",")):
-        for grad_cache in (None, args.mini_batch):
+    batches = [int(b) for b in args.batches.split(",")]
+    plain_batches = {int(b) for b in args.plain_batches.split(",")} if args.plain_batches else set(batches)
+    for batch in batches:
+        for grad_cache in ((None,) if batch in plain_batches else ()) + (args.mini_batch,):
             row = {"batch": batch, "grad_cache": grad_cache, "skipped": False}
             predicted = None if grad_cache else predicted_peak_mb(measured, batch)
             if predicted is not None and predicted > args.max_rss_gb * 1024:

@@ -48,7 +48,14 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
-TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
+# random-init BERT encoders (no weights travel): the tiny test model and the shapes of MiniLM-L6 and BERT-base
+RANDOM_INIT = {
+    "tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64},
+    "minilm-random": {"hidden_size": 384, "num_hidden_layers": 6, "num_attention_heads": 12, "intermediate_size": 1536},
+    "bert-base-random": {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+                         "intermediate_size": 3072},
+}
+MODELS = ("minilm", *RANDOM_INIT)
 CONTENDERS = ("pairlab", "sentence_transformers", "plain")
 SEED = 0
 RESULT = "BENCH-RESULT "
@@ -194,7 +201,7 @@ class Window:
 
 # ---- contenders (each runs in its own subprocess) -----------------------------------------------
 def model_path(args: argparse.Namespace, workdir: Path) -> str:
-    """The MiniLM folder, or a random-init tiny model exported as a sentence-transformers folder."""
+    """The MiniLM folder, or a random-init encoder exported as a sentence-transformers folder."""
     from pairlab.models.hub import resolve_model_path
 
     if args.model == "minilm":
@@ -202,9 +209,9 @@ def model_path(args: argparse.Namespace, workdir: Path) -> str:
     from pairlab.export import export_model
     from pairlab.models import build_model
 
-    encoder = build_model({"kind": "bi", "tiny": TINY, "pooling": "mean", "normalize": False,
-                           "max_length": args.max_length}, seed=SEED)
-    return str(export_model(encoder, workdir / "tiny", {"run_name": "tiny", "metrics": {}}))
+    encoder = build_model({"kind": "bi", "tiny": RANDOM_INIT[args.model], "pooling": "mean", "normalize": False,
+                           "max_length": args.max_length, "tokenizer": args.tokenizer}, seed=SEED)
+    return str(export_model(encoder, workdir / args.model, {"run_name": args.model, "metrics": {}}))
 
 
 def run_pairlab(args: argparse.Namespace, pairs: list[tuple[str, str]], window: Window, workdir: Path) -> None:
@@ -384,6 +391,8 @@ def worker_argv(args: argparse.Namespace, contender: str, pairlab: list[str]) ->
             "--data", args.data, "--batch-size", str(args.batch_size), "--max-length", str(args.max_length),
             "--steps", str(args.steps), "--warmup", str(args.warmup), "--lr", str(args.lr),
             "--threads", str(args.threads), "--device", args.device]
+    if args.tokenizer:
+        argv += ["--tokenizer", args.tokenizer]
     if args.bimpm_path:
         argv += ["--bimpm-path", str(args.bimpm_path)]
     for override in pairlab:
@@ -408,7 +417,7 @@ def data_summary(args: argparse.Namespace) -> str:
     from pairlab.models.hub import resolve_model_path
 
     pairs = make_pairs(args)
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(MINILM))
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(args.tokenizer or MINILM))
     lengths = np.array([[len(ids) for ids in tokenizer(list(col), truncation=True, max_length=args.max_length)
                          ["input_ids"]] for col in zip(*pairs, strict=True)]).T  # [pairs, 2]
     real = per_column = merged = 0
@@ -433,7 +442,10 @@ def parse_variants(specs: list[str]) -> dict[str, list[str]]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=("minilm", "tiny"), default="minilm")
+    parser.add_argument("--model", choices=MODELS, default="minilm",
+                        help="the packaged MiniLM, or a random-init encoder of a given shape")
+    parser.add_argument("--tokenizer", default=None,
+                        help="tokenizer of the random-init encoders (hub id or folder; default: the packaged MiniLM's)")
     parser.add_argument("--data", choices=("synthetic", "bimpm", "full"), default="synthetic",
                         help="synthetic: question-length mix like Quora's; full: every question past max length "
                              "(no padding at all); bimpm: the duplicate pairs of --bimpm-path")
@@ -483,6 +495,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name} | {medians[name]:.1f} | {rounds} | "
               f"{max(r['peak_rss_mb'] for r in rs):.0f} | {ratios[0]} | {ratios[1]}")
     summary = {name: round(medians[name], 2) for name in CONTENDERS if name in medians}
+    if args.device == "cuda":
+        summary["peak_cuda_mb"] = {name: round(max(r["peak_cuda_mb"] for r in rs)) for name, rs in results.items()}
     if "pairlab" in medians:
         for key, other in (("ratio_vs_st", "sentence_transformers"), ("ratio_vs_plain", "plain")):
             if other in medians:

@@ -61,3 +61,14 @@ def test_the_commands_that_crashed_at_the_first_step_finish(overrides, tmp_path)
     result = train_cli(["model=tiny", *overrides, "trainer.max_steps=2", "logger=csv", f"hydra.run.dir={tmp_path}"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "model" / "modules.json").is_file()
+
+
+@pytest.mark.slow
+def test_compiled_encoder_trains_and_exports_under_its_own_parameter_names(tmp_path):
+    result = train_cli(["model=tiny", "model.compile=true", "trainer.max_steps=3", "logger=csv",
+                        f"hydra.run.dir={tmp_path}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    from safetensors.torch import load_file
+
+    names = load_file(tmp_path / "model" / "model.safetensors")
+    assert names and not any("_orig_mod" in name for name in names)

@@ -55,13 +55,16 @@ def _print_metrics(title: str, metrics: dict[str, float]) -> None:
     print(f"[pairlab] {title}: {json.dumps(shown)}", flush=True)
 
 
+def trains_on_gpu(accelerator: str) -> bool:
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+
+
 def resolve_num_workers(num_workers: int | str, accelerator: str) -> int:
     """`auto`: tokenize in the training process on CPU (on few cores, worker processes fight the
     model's threads and slow every step), in up to 4 workers when a GPU trains."""
     if num_workers != "auto":
         return int(num_workers)
-    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    return min(4, max(0, (os.cpu_count() or 1) - 1)) if on_gpu else 0
+    return min(4, max(0, (os.cpu_count() or 1) - 1)) if trains_on_gpu(accelerator) else 0
 
 
 def run(cfg: DictConfig) -> float | None:
@@ -77,7 +80,8 @@ def run(cfg: DictConfig) -> float | None:
     datamodule = PairDataModule(
         {name: task.data for name, task in tasks.items()}, collator=None, strategy=cfg.task.strategy,
         weights={n: t.weight for n, t in tasks.items()} if all(t.weight is not None for t in tasks.values())
-        else None, seed=cfg.seed, num_workers=resolve_num_workers(cfg.num_workers, cfg.trainer.accelerator))
+        else None, seed=cfg.seed, num_workers=resolve_num_workers(cfg.num_workers, cfg.trainer.accelerator),
+        pin_memory=trains_on_gpu(cfg.trainer.accelerator))
     datamodule.setup("fit")  # data errors surface before the model loads
 
     try:
@@ -86,6 +90,8 @@ def run(cfg: DictConfig) -> float | None:
         raise ConfigError(str(e)) from e
     if encoder.kind == "bi":
         encoder.unpad = bool(cfg.model.get("unpad", False))
+    if cfg.model.get("compile"):  # compiles the forward in place: parameter names, checkpoints and exports unchanged
+        encoder.compile(dynamic=True)
     datamodule.collator = Collator(encoder.tokenizer, encoder.max_length, encoder.kind)
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     grad_cache = cfg.model.get("grad_cache") or {}

@@ -71,7 +71,8 @@ class PairDataModule(pl.LightningDataModule):
     """Streams every task's examples as single-task batches chosen by the mixture sampler."""
 
     def __init__(self, tasks: Mapping[str, TaskData], collator: Collator, strategy: Strategy = "round_robin",
-                 weights: Mapping[str, float] | None = None, seed: int = 0, num_workers: int = 1) -> None:
+                 weights: Mapping[str, float] | None = None, seed: int = 0, num_workers: int = 1,
+                 pin_memory: bool = False) -> None:
         super().__init__()
         self.tasks = dict(tasks)
         self.collator = collator
@@ -79,6 +80,7 @@ class PairDataModule(pl.LightningDataModule):
         self.weights = weights
         self.seed = seed
         self.num_workers = num_workers
+        self.pin_memory = pin_memory  # page-locked batches: host-to-GPU copies run asynchronously
         self.train_sets: dict[str, ExampleSet] = {}
         self.val_sets: dict[str, ExampleSet] = {}
         self.evaluators: dict[str, Evaluator] = {}
@@ -128,7 +130,8 @@ class PairDataModule(pl.LightningDataModule):
         # resumed run's dropout masks continue exactly where the interrupted run's stopped
         generator = torch.Generator().manual_seed(self.seed)
         return loader_cls(dataset, sampler=sampler, batch_size=None, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0, generator=generator, **kwargs)
+                          persistent_workers=self.num_workers > 0, pin_memory=self.pin_memory, generator=generator,
+                          **kwargs)
 
     @property
     def val_task_names(self) -> list[str]:

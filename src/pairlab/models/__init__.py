@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from pairlab.models.bi_encoder import BiEncoder
 from pairlab.models.cross_encoder import CrossEncoder
-from pairlab.models.tiny import tiny_transformer
+from pairlab.models.tiny import TOKENIZER, tiny_transformer
 
 Encoder = BiEncoder | CrossEncoder
 
@@ -18,7 +18,8 @@ def build_model(cfg: Mapping, seed: int = 0) -> Encoder:
         raise ValueError(f"model.kind={kind!r} is unknown: use bi or cross")
     tiny = cfg.get("tiny")
     if tiny:
-        transformer, tokenizer = tiny_transformer(seed=seed, cross=kind == "cross", **dict(tiny))
+        transformer, tokenizer = tiny_transformer(seed=seed, cross=kind == "cross",
+                                                  tokenizer=cfg.get("tokenizer") or TOKENIZER, **dict(tiny))
         if kind == "cross":
             return CrossEncoder(transformer, tokenizer, max_length=cfg["max_length"], base_model="tiny")
         return BiEncoder(transformer, tokenizer, pooling=cfg.get("pooling") or "mean",
