@@ -2,7 +2,8 @@
 # One prepared GPU check, under 8 minutes on one H100/H200; the last line printed is one JSON object.
 #   1. end to end: `train.py trainer=gpu` for 50 steps (train, validate, export), MiniLM-shaped random-init encoder;
 #   2. training samples/s and peak GPU memory, pairlab vs sentence-transformers' trainer (bf16, MNRL, batch 128,
-#      max length 128), random-init encoders of MiniLM-L6 and BERT-base shape (bench/throughput.py);
+#      max length 128), random-init encoders of MiniLM-L6 and BERT-base shape (bench/throughput.py), and
+#      pairlab with model.unpad=false on the first (whether the unpadded path pays on this GPU);
 #   3. GradCache batch 4096 vs plain batch 128, peak GPU memory (bench/grad_cache_memory.py).
 # No weights travel: encoders are built from a config; the tokenizer files and the Python packages the GPU
 # machine lacks (hydra-core, omegaconf, antlr4 runtime, datasets and its dill/multiprocess) come from
@@ -44,9 +45,12 @@ $PY train.py trainer=gpu trainer.accelerator="$accelerator" model=tiny "model.ti
 e2e_s=$(echo "$(date +%s.%N) - $start" | bc)
 
 for model in ${MODELS//,/ }; do
+  variant=()  # does the unpadded path pay on this GPU? the first model also runs padded
+  [ "$model" = "$first_model" ] && variant=(--variant padded=model.unpad=false)
   $PY bench/throughput.py --device "$DEVICE" --model "$model" --tokenizer "$TOKENIZER" --batch-size "$BATCH" \
     --max-length "$LENGTH" --steps "$STEPS" --warmup 5 --repeats 1 --contenders pairlab,sentence_transformers \
-    --max-load 1000 > "$OUT/throughput_$model.log" 2>&1 || { tail -40 "$OUT/throughput_$model.log" >&2; exit 1; }
+    "${variant[@]}" --max-load 1000 > "$OUT/throughput_$model.log" 2>&1 \
+    || { tail -40 "$OUT/throughput_$model.log" >&2; exit 1; }
 done
 $PY bench/grad_cache_memory.py --device "$DEVICE" --model "$first_model" --tokenizer "$TOKENIZER" \
   --batches "$BATCH,$BIG" --plain-batches "$BATCH" --mini-batch "$BATCH" --max-length "$LENGTH" --steps 2 --warmup 1 \

@@ -24,7 +24,8 @@ window (system busy time from /proc/stat minus the run's own CPU time), so conta
     python bench/throughput.py --model tiny --steps 8 --repeats 1           # quick check
     python bench/throughput.py --variant before=model.unpad=false,model.merge_columns=false
 
-The last line printed is one JSON object: {"pairlab", "sentence_transformers", "plain",
+The last line printed is one JSON object: the median samples/s of each contender and variant ("pairlab",
+"sentence_transformers", "plain", "pairlab[<variant>]"),
 "ratio_vs_st", "ratio_vs_plain"} (median samples/s and ratios of the medians).
 """
 
@@ -494,7 +495,7 @@ def main(argv: list[str] | None = None) -> None:
         rounds = ", ".join(f"{r['samples_per_s']:.1f}" for r in rs)
         print(f"{name} | {medians[name]:.1f} | {rounds} | "
               f"{max(r['peak_rss_mb'] for r in rs):.0f} | {ratios[0]} | {ratios[1]}")
-    summary = {name: round(medians[name], 2) for name in CONTENDERS if name in medians}
+    summary = {name: round(median, 2) for name, median in medians.items()}  # contenders and variants
     if args.device == "cuda":
         summary["peak_cuda_mb"] = {name: round(max(r["peak_cuda_mb"] for r in rs)) for name, rs in results.items()}
     if "pairlab" in medians:
