@@ -52,3 +52,40 @@ def test_requeue_signal_mid_step_saves_requeues_and_resumes_exactly(tmp_path):
     assert not list(run_dir.glob("hpc_ckpt_*"))  # consumed: a later restart must not go back to it
     assert len(list((run_dir / "wandb").glob("offline-run-*"))) == 2
     assert len(wandb_run_ids(run_dir)) == 1  # both parts log to one wandb run
+
+
+def test_resume_checkpoint_prefers_the_newest_of_requeue_and_last_checkpoints(tmp_path, monkeypatch):
+    from pairlab.preemption import resume_checkpoint
+
+    for key in ("SLURM_JOB_ID", "SLURM_RESTART_COUNT"):
+        monkeypatch.delenv(key, raising=False)
+    (tmp_path / "checkpoints").mkdir()
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    last.write_bytes(b"x")
+    assert resume_checkpoint(tmp_path) is None  # not under SLURM: only an explicit ckpt_path resumes
+    monkeypatch.setenv("SLURM_JOB_ID", "7")
+    assert resume_checkpoint(tmp_path) is None  # a first start does not pick up an old last.ckpt
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    assert resume_checkpoint(tmp_path) == last  # restarted without a warning signal (node failure)
+    for n in (1, 2, 10):
+        (tmp_path / f"hpc_ckpt_{n}.ckpt").write_bytes(b"x")
+    os.utime(last, (0, 0))
+    assert resume_checkpoint(tmp_path) == tmp_path / "hpc_ckpt_10.ckpt"
+
+
+def test_run_dir_stamp_is_shared_by_every_process_of_a_run(monkeypatch):
+    from pairlab.resolvers import run_id, run_stamp
+
+    for key in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_STEP_ID", "TORCHELASTIC_RUN_ID"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.setenv("SLURM_STEP_ID", "0")
+    assert run_stamp() == "slurm-4242.0"
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "4240")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
+    assert run_stamp() == "slurm-4240_3.0"
+    for key in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_STEP_ID"):
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "abc")
+    assert run_stamp() == "torchrun-abc"
+    assert run_id("outputs/a") == run_id("outputs/./a") != run_id("outputs/b")
