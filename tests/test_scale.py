@@ -53,6 +53,27 @@ def test_grad_cache_equals_big_batch_gradients(loss, columns, labelled, mini_bat
     assert torch.allclose(grads_of(plain), grads_of(cached), atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("mini_batch", [3, 16])
+def test_grad_cache_replays_each_chunks_dropout_masks(mini_batch):
+    from pairlab.grad_cache import split_features
+
+    plain, collator = make_module(MultipleNegativesRankingLoss(), seed=1)
+    cached, _ = make_module(MultipleNegativesRankingLoss(), seed=1, grad_cache_mini_batch=mini_batch)
+    plain.encoder.train(), cached.encoder.train()  # dropout on: the replay must draw the first pass's masks
+    batch = make_batch(collator, 3)
+    torch.manual_seed(7)  # the big batch, embedded chunk by chunk with a graph: the masks GradCache sees
+    outputs = [torch.cat([plain.encoder(chunk) for chunk in split_features(column, mini_batch)])
+               for column in batch["inputs"]]
+    big = plain.compute_loss("main", outputs, batch["labels"])
+    big.backward()
+    after_plain = torch.get_rng_state()
+    torch.manual_seed(7)
+    small = cached.grad_cache_backward(batch)
+    assert torch.allclose(big, small, atol=1e-6)
+    assert torch.allclose(grads_of(plain), grads_of(cached), atol=1e-5, rtol=1e-4)
+    assert torch.equal(torch.get_rng_state(), after_plain)  # the replays leave the random stream as one pass does
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

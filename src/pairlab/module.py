@@ -2,10 +2,10 @@
 
 Two things live here, around the loss, so every in-batch loss gains them unchanged:
 - cross-device negatives: under DDP the outputs and labels of every rank are all-gathered
-  (with gradient) and the loss sees the global batch, exactly as one process would;
-- GradCache (`grad_cache_mini_batch`): embed the batch in chunks without a graph, take the
-  loss gradient w.r.t. the embeddings, then re-embed chunk by chunk with a graph and push
-  those cached gradients through, so a batch of thousands trains in the memory of a chunk.
+  (with gradient) and the loss sees the global batch, exactly as one process would (per task,
+  `gather_across_devices`; on by default for in-batch losses);
+- GradCache (`grad_cache_mini_batch`, `pairlab.grad_cache`): a batch of thousands trains in the
+  memory of a chunk.
 
 Gradient clipping is done here too (`clip_gradients`), so it works with fused AdamW under every
 precision plugin, and the finite-loss check runs without a host sync on each accelerator step.
@@ -14,29 +14,19 @@ precision plugin, and the finite-loss check runs without a host sync on each acc
 from __future__ import annotations
 
 import math
-import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import nullcontext
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pairlab import rng_state
 from pairlab.evaluation.distributed import ShardedEncoder
+from pairlab.grad_cache import grad_cache_backward
 from pairlab.models import Encoder
-
-
-def _split_features(features: dict[str, Tensor], size: int) -> list[dict[str, Tensor]]:
-    """Chunks of a tokenized column, each trimmed to its own longest row."""
-    chunks = []
-    for start in range(0, len(features["input_ids"]), size):
-        chunk = {k: v[start:start + size] for k, v in features.items()}
-        length = int(chunk["attention_mask"].sum(1).max())
-        chunks.append({k: v[:, :length] for k, v in chunk.items()})
-    return chunks
 
 
 def concat_columns(inputs: list[dict[str, Tensor]]) -> dict[str, Tensor]:
@@ -66,26 +56,6 @@ def clip_gradients(optimizer: torch.optim.Optimizer, max_value: float, algorithm
         raise ValueError(f"trainer.gradient_clip_algorithm={algorithm!r} is unknown: use norm or value")
 
 
-class _RngState:
-    """Captures the RNG state before a chunk's first pass so its re-run draws the same dropout."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.cpu = torch.get_rng_state()
-        self.cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-        self.device = device
-
-    def restore(self) -> None:
-        torch.set_rng_state(self.cpu)
-        if self.cuda is not None:
-            torch.cuda.set_rng_state(self.cuda, self.device)
-
-
-def _numpy_state() -> tuple:
-    """NumPy's global RNG state in types a weights-only checkpoint load accepts."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)
-
-
 class PairModule(pl.LightningModule):
     """Owns the encoder and one loss per task; the datamodule owns data and evaluators.
 
@@ -98,7 +68,8 @@ class PairModule(pl.LightningModule):
                  weight_decay: float = 0.01, warmup_ratio: float = 0.1, scheduler: str = "linear",
                  fused_adamw: bool = True, grad_cache_mini_batch: int | None = None,
                  max_grad_norm: float | None = None, merge_columns: bool = False,
-                 finite_check_every: int | None = None) -> None:
+                 finite_check_every: int | None = None,
+                 gather_across_devices: Mapping[str, bool] | None = None) -> None:
         super().__init__()
         if lr <= 0:
             raise ValueError(f"model.lr must be > 0, got {lr}")
@@ -117,6 +88,8 @@ class PairModule(pl.LightningModule):
         self.merge_columns = merge_columns
         self.automatic_optimization = grad_cache_mini_batch is None
         self.examples_seen = dict.fromkeys(losses, 0)
+        self.gather_across_devices = {task: (gather_across_devices or {}).get(task, type(loss).spec.in_batch)
+                                      for task, loss in losses.items()}
         # non-finite losses are counted on the device and read every `finite_check_every` steps
         # (None: every step on CPU, where reading is free; every 50 on accelerators) and before a checkpoint
         self.finite_check_every = finite_check_every
@@ -136,11 +109,8 @@ class PairModule(pl.LightningModule):
 
     # ---- the loss, on the global batch when gathering --------------------------------------
     def _gathers(self, task: str) -> bool:
-        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-            return False
-        loss = self.losses[task]
-        choice = getattr(loss, "gather_across_devices", None)  # loss.gather_across_devices in config
-        return type(loss).spec.in_batch if choice is None else bool(choice)
+        distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+        return distributed and self.gather_across_devices[task]
 
     def compute_loss(self, task: str, outputs: list[Tensor], labels: Tensor | None, gather: bool = True) -> Tensor:
         if gather and self._gathers(task):
@@ -206,60 +176,37 @@ class PairModule(pl.LightningModule):
     def _grad_cache_step(self, batch: dict, batch_idx: int) -> Tensor:
         optimizer = self.optimizers()
         optimizer.zero_grad()
-        loss = self.grad_cache_backward(batch, batch_idx, self.manual_backward)
+        strategy = self.trainer.strategy
+        loss = self.grad_cache_backward(batch, batch_idx, self.manual_backward,
+                                        getattr(strategy, "block_backward_sync", nullcontext))
         optimizer.step()  # clips in on_before_optimizer_step
         self.lr_schedulers().step()
         return loss
 
-    def grad_cache_backward(self, batch: dict, batch_idx: int = 0,
-                            backward: Callable[[Tensor], None] = Tensor.backward) -> Tensor:
+    def grad_cache_backward(self, batch: dict, batch_idx: int = 0, backward=Tensor.backward,
+                            no_sync=nullcontext) -> Tensor:
         """Accumulate into .grad the gradient of the full-batch loss, holding one chunk's graph at a time."""
-        task, size = batch["task"], self.grad_cache_mini_batch
-        chunks = [_split_features(features, size) for features in batch["inputs"]]
-        states: list[list[_RngState]] = []
-        reps = []
-        with torch.no_grad():
-            for column in chunks:
-                states.append([])
-                parts = []
-                for chunk in column:
-                    states[-1].append(_RngState(self.device))
-                    parts.append(self.encoder(chunk))
-                reps.append(torch.cat(parts).detach().requires_grad_())
-        loss = self.compute_loss(task, reps, batch["labels"])
-        self._track_finite(loss, task, batch_idx)
-        grads = torch.autograd.grad(loss, reps)
+        task = batch["task"]
 
-        pending = [(c, i) for c, column in enumerate(chunks) for i in range(len(column))]
-        ddp = self._trainer.strategy.model if self._trainer is not None else None
-        for n, (c, i) in enumerate(pending):
-            states[c][i].restore()
-            emb = self.encoder(chunks[c][i])
-            surrogate = (emb * grads[c][i * size:i * size + len(emb)]).sum()
-            last = n == len(pending) - 1
-            with ddp.no_sync() if (not last and hasattr(ddp, "no_sync")) else nullcontext():
-                backward(surrogate)
-        return loss.detach()
+        def loss_of(embeddings: list[Tensor]) -> Tensor:
+            loss = self.compute_loss(task, embeddings, batch["labels"])
+            self._track_finite(loss, task, batch_idx)
+            return loss
+
+        return grad_cache_backward(self.encoder, batch["inputs"], loss_of, self.grad_cache_mini_batch, backward,
+                                   no_sync)
 
     # ---- exact resume: RNG streams and per-task counters travel with the checkpoint -----------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         self.raise_if_nonfinite()  # never checkpoint weights that a NaN loss has reached
-        checkpoint["pairlab"] = {"examples_seen": dict(self.examples_seen), "rng": {
-            "torch": torch.get_rng_state(), "numpy": _numpy_state(), "python": random.getstate(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}}
+        checkpoint["pairlab"] = {"examples_seen": dict(self.examples_seen), "rng": rng_state.capture()}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("pairlab")
         if state is None:
             return
         self.examples_seen.update(state["examples_seen"])
-        rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        name, keys, pos, has_gauss, cached = rng["numpy"]
-        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-        random.setstate(rng["python"])
-        if rng["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        rng_state.restore(state["rng"])
 
     # ---- validation ---------------------------------------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:

@@ -36,6 +36,7 @@ class Task:
     loss: nn.Module
     loss_name: str
     weight: float | None
+    gather_across_devices: bool  # under DDP the loss sees every rank's outputs (in-batch negatives)
 
 
 def fits(spec: LossSpec, provides: Provides, model_kind: str) -> bool:
@@ -110,10 +111,10 @@ def build_tasks(task_cfg: DictConfig | Mapping, model_kind: str) -> dict[str, Ta
         gather = loss_cfg.pop("gather_across_devices", None)
         data = _checked(lambda: instantiate(data_cfg, _convert_="all"))  # noqa: B023 - called at once
         loss = _checked(lambda: build_loss(loss_cfg))  # noqa: B023
-        loss.gather_across_devices = gather  # read by the module under DDP (None: on for in-batch losses)
         loss_name = loss_cfg.get("name", type(loss).__name__)
         check_task(name, loss_name, type(loss).spec, data, model_kind)
         if hasattr(data, "check_available"):
             data.check_available()
-        tasks[name] = Task(name, data, loss, loss_name, entry.get("weight"))
+        tasks[name] = Task(name, data, loss, loss_name, entry.get("weight"),
+                           type(loss).spec.in_batch if gather is None else bool(gather))
     return tasks

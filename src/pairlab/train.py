@@ -102,7 +102,8 @@ def run(cfg: DictConfig) -> float | None:
                         weight_decay=cfg.model.weight_decay, warmup_ratio=cfg.model.warmup_ratio,
                         scheduler=cfg.model.scheduler, fused_adamw=cfg.model.get("fused_adamw", True),
                         grad_cache_mini_batch=grad_cache.get("mini_batch"), max_grad_norm=max_grad_norm,
-                        merge_columns=cfg.model.get("merge_columns", False))
+                        merge_columns=cfg.model.get("merge_columns", False),
+                        gather_across_devices={name: task.gather_across_devices for name, task in tasks.items()})
 
     loggers = _instantiate_all(cfg.get("logger"))
     for logger in loggers:
