@@ -55,6 +55,14 @@ def _print_metrics(title: str, metrics: dict[str, float]) -> None:
     print(f"[pairlab] {title}: {json.dumps(shown)}", flush=True)
 
 
+def describe_model(model: DictConfig) -> str:
+    """The encoder a run trains, as the user chose it: `tiny (random-init, bi-encoder)`, `stsb_distilbert
+    (sentence-transformers/stsb-distilbert-base, bi-encoder)`."""
+    choice = HydraConfig.get().runtime.choices.get("model") if HydraConfig.initialized() else None
+    source = "random-init" if model.get("tiny") else model.name
+    return f"{choice} ({source}, {model.kind}-encoder)" if choice else f"{source} ({model.kind}-encoder)"
+
+
 def trains_on_gpu(accelerator: str) -> bool:
     return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
@@ -75,6 +83,7 @@ def run(cfg: DictConfig) -> float | None:
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
 
+    print(f"[pairlab] model: {describe_model(cfg.model)}", flush=True)
     tasks = build_tasks(cfg.task, cfg.model.kind)  # config errors surface here, before any loading
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = PairDataModule(
