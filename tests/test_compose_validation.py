@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from helpers import compose_cfg, train_cli
 
-from pairlab.tasks import ConfigError, build_tasks
+from pairlab.errors import ConfigError
+from pairlab.tasks import build_tasks
 
 
 def tasks_for(overrides, tmp_path):

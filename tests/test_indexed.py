@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pairlab.data.indexed import DENSE, SORTED, KeyedTsv, LineIndex, cache_dir
-from pairlab.data.tabular import DataError
+from pairlab.errors import DataError
 
 
 def write(path: Path, text: str) -> Path:

@@ -12,16 +12,9 @@ from omegaconf import OmegaConf
 
 from pairlab.data import msmarco
 from pairlab.data.example import Example, Provides
-from pairlab.data.msmarco import (
-    MsMarcoData,
-    MsMarcoKDData,
-    TeacherScores,
-    read_candidates_jsonl,
-    read_qrels,
-    read_run,
-    split_rows,
-)
-from pairlab.data.tabular import DataError
+from pairlab.data.msmarco import MsMarcoData, MsMarcoKDData, TeacherScores, split_rows
+from pairlab.errors import DataError
+from pairlab.formats import read_candidates_jsonl, read_qrels, read_run
 from pairlab.samples import msmarco as sample
 from pairlab.tasks import CONF_DIR
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pairlab.data.quora import QuoraData
-from pairlab.data.tabular import DataError
+from pairlab.errors import DataError
 
 PAIRS = [  # (q1, q2, is_duplicate)
     ("How do I learn Python?", "What is the best way to learn Python?", 1),

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pairlab.data.tabular import DataError
+from pairlab.data import reranking
+from pairlab.errors import DataError
 from pairlab.evaluation.rerank import RerankEvaluator
 from pairlab.evaluation.retrieval import ir_metrics
 
@@ -84,7 +85,7 @@ def test_from_run_files_with_a_dev_slice(tmp_path, monkeypatch):
         "11 Q0 0 1 9.0 bm25", "11 Q0 1 2 8.0 bm25", "11 Q0 2 3 7.0 bm25",
         "12 Q0 3 1 9.0 bm25",  # not judged: skipped by the slice
         "13 Q0 4 1 9.0 bm25", "13 Q0 5 2 8.0 bm25", "13 Q0 3 3 7.0 bm25"])
-    evaluator = RerankEvaluator.from_run(run, collection, queries, qrels, max_queries=2, depth=2)
+    evaluator = reranking.from_run(run, collection, queries, qrels, max_queries=2, depth=2)
     assert evaluator.queries == {"11": "first", "13": "third"}
     assert evaluator.candidates == {"11": [("0", "passage 0"), ("1", "passage 1")],
                                     "13": [("4", "passage 4"), ("5", "passage 5")]}
@@ -92,7 +93,7 @@ def test_from_run_files_with_a_dev_slice(tmp_path, monkeypatch):
 
     write_lines(run, ["11 Q0 0 1 9.0 bm25", "11 Q0 77 2 8.0 bm25"])
     with pytest.raises(DataError, match=rf"collection.tsv: no pid 77, referenced at {run} \(query 11\)"):
-        RerankEvaluator.from_run(run, collection, queries, qrels)
+        reranking.from_run(run, collection, queries, qrels)
 
 
 def test_from_jsonl(tmp_path):
@@ -101,7 +102,7 @@ def test_from_jsonl(tmp_path):
         ' {"pid": "c", "text": "pc"}]}',
         '{"qid": "q2", "query": "beta", "candidates": [{"pid": "d", "text": "pd"}, {"pid": "e", "text": "pe"}]}'])
     qrels = write_lines(tmp_path / "qrels.tsv", ["q1 0 b 1", "q1 0 c 2", "q2 0 d 1"])
-    evaluator = RerankEvaluator.from_jsonl(path, qrels)
+    evaluator = reranking.from_jsonl(path, qrels)
     expected = RerankEvaluator(QUERIES, {q: CANDIDATES[q] for q in ("q1", "q2")}, QRELS)
     assert evaluator(FakeCross()) == pytest.approx(expected(FakeCross()))
 
@@ -124,3 +125,13 @@ def test_sample_dev_set_ranks_perfectly_with_an_oracle(tmp_path, monkeypatch):
 
     metrics = evaluator(Oracle())
     assert metrics["mrr@10"] == metrics["ndcg@10"] == metrics["recall@100"] == 1.0
+
+
+def test_file_errors_name_the_key_the_caller_set(tmp_path):
+    run = write_lines(tmp_path / "run.trec", ["11 Q0 0 1 9.0 bm25"])
+    missing = tmp_path / "missing_qrels.tsv"
+    eval_keys = {key: f"eval.{key}" for key in reranking.TRAINING_KEYS}
+    with pytest.raises(DataError, match=r"file not found \(check eval.qrels\)"):
+        reranking.from_run(run, run, run, missing, keys=eval_keys)
+    with pytest.raises(DataError, match=r"file not found \(check data.dev.qrels\)"):
+        reranking.from_run(run, run, run, missing)

@@ -14,12 +14,13 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from pairlab.data.tabular import DataError
+from pairlab.data import reranking
+from pairlab.errors import ConfigError, DataError
 from pairlab.evaluation.rerank import RerankEvaluator
-from pairlab.models import BiEncoder, CrossEncoder, Encoder
+from pairlab.models import BiEncoder, CrossEncoder
 from pairlab.models.hub import resolve_model_path
 from pairlab.resolvers import register
-from pairlab.tasks import CONF_DIR, ConfigError
+from pairlab.tasks import CONF_DIR
 
 register()
 
@@ -39,7 +40,7 @@ def detect_kind(path: str) -> str:
                       "config.json there); set eval.model_kind=bi or eval.model_kind=cross")
 
 
-def load_encoder(name: str, kind: str | None, max_length: int | None = None) -> Encoder:
+def load_encoder(name: str, kind: str | None, max_length: int | None = None) -> BiEncoder | CrossEncoder:
     path = resolve_model_path(name)
     kind = kind or detect_kind(path)
     if kind == "cross":
@@ -51,15 +52,14 @@ def load_encoder(name: str, kind: str | None, max_length: int | None = None) -> 
 
 def build_evaluator(cfg: DictConfig) -> RerankEvaluator:
     limits = {"max_queries": cfg.max_queries, "depth": cfg.depth, "batch_size": cfg.batch_size,
-              "k_values": tuple(cfg.k_values)}
+              "k_values": tuple(cfg.k_values), "keys": {key: f"eval.{key}" for key in reranking.TRAINING_KEYS}}
     if cfg.candidates is not None:
-        return RerankEvaluator.from_jsonl(Path(cfg.candidates), Path(cfg.qrels), **limits)
+        return reranking.from_jsonl(Path(cfg.candidates), Path(cfg.qrels), **limits)
     missing = [k for k in ("run", "collection", "queries") if cfg.get(k) is None]
     if missing:
         raise ConfigError(f"eval.{missing[0]} is not set: reranking a run needs eval.run, eval.collection and "
                           "eval.queries (or eval.candidates, a jsonl with texts)")
-    return RerankEvaluator.from_run(Path(cfg.run), Path(cfg.collection), Path(cfg.queries), Path(cfg.qrels),
-                                    **limits)
+    return reranking.from_run(Path(cfg.run), Path(cfg.collection), Path(cfg.queries), Path(cfg.qrels), **limits)
 
 
 def write_run(run: dict[str, dict[str, float]], path: Path, tag: str = "pairlab") -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from pairlab.models import BiEncoder, CrossEncoder, Encoder
+from pairlab.models import BiEncoder, CrossEncoder
 
 
 @contextmanager
@@ -77,7 +77,7 @@ def _save_cross_encoder(model: CrossEncoder, folder: Path) -> None:
                  "activation_fn": "torch.nn.modules.linear.Identity"})
 
 
-def model_card(model: Encoder, info: Mapping) -> str:
+def model_card(model: BiEncoder | CrossEncoder, info: Mapping) -> str:
     """README.md: what was trained, on what, how well, and the command that made it."""
     kind = "bi-encoder (sentence embeddings)" if model.kind == "bi" else "cross-encoder (reranker)"
     loader = ("from sentence_transformers import SentenceTransformer\nmodel = SentenceTransformer(path)"
@@ -113,7 +113,7 @@ A {kind} trained with pairlab.
 """
 
 
-def export_model(model: Encoder, target: str | Path, info: Mapping | None = None) -> Path:
+def export_model(model: BiEncoder | CrossEncoder, target: str | Path, info: Mapping | None = None) -> Path:
     """Write `model` to `target` atomically (any previous export there is replaced whole)."""
     target = Path(target)
     with atomic_dir(target) as tmp:

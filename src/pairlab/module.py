@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from pairlab import rng_state
 from pairlab.evaluation.distributed import ShardedEncoder
 from pairlab.grad_cache import grad_cache_backward
-from pairlab.models import Encoder
+from pairlab.models import BiEncoder, CrossEncoder
 
 
 def concat_columns(inputs: list[dict[str, Tensor]]) -> dict[str, Tensor]:
@@ -64,7 +64,7 @@ class PairModule(pl.LightningModule):
     `val/<metric>` becomes the mean over the tasks that report it (a combined monitor).
     """
 
-    def __init__(self, encoder: Encoder, losses: Mapping[str, nn.Module], lr: float = 2e-5,
+    def __init__(self, encoder: BiEncoder | CrossEncoder, losses: Mapping[str, nn.Module], lr: float = 2e-5,
                  weight_decay: float = 0.01, warmup_ratio: float = 0.1, scheduler: str = "linear",
                  fused_adamw: bool = True, grad_cache_mini_batch: int | None = None,
                  max_grad_norm: float | None = None, merge_columns: bool = False,

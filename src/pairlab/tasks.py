@@ -17,16 +17,13 @@ from torch import nn
 
 from pairlab.data.base import TaskData
 from pairlab.data.example import Provides
+from pairlab.errors import ConfigError
 from pairlab.losses import build_loss
 from pairlab.losses.spec import LossSpec
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 ACCEPTS = {"none": {"none"}, "binary": {"binary"}, "float": {"float", "binary"}, "scores": {"scores"}}
 LABEL_WORDS = {"none": "", "binary": "a 0/1 label", "float": "a float label", "scores": "teacher scores"}
-
-
-class ConfigError(ValueError):
-    """An invalid combination of config choices; the message names the keys and the fix."""
 
 
 @dataclass

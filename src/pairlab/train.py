@@ -21,13 +21,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from pairlab.data.collate import Collator
 from pairlab.data.datamodule import PairDataModule
-from pairlab.data.tabular import DataError
+from pairlab.errors import ConfigError, DataError
 from pairlab.export import export_model
 from pairlab.models import build_model
 from pairlab.module import PairModule
 from pairlab.preemption import discard_requeue_checkpoints, resume_checkpoint
 from pairlab.resolvers import register
-from pairlab.tasks import CONF_DIR, ConfigError, build_tasks
+from pairlab.tasks import CONF_DIR, build_tasks
 
 log = logging.getLogger("pairlab")
 register()

@@ -9,29 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from torch import Tensor
-
 from pairlab.data.example import ExampleSet, Provides
-
-
-class Encoder(Protocol):
-    """What evaluators see of a model: `kind` is "bi" or "cross"."""
-
-    kind: str
-
-    def encode(self, texts: list[str], batch_size: int = 64) -> Tensor:
-        """Bi-encoders: one embedding per text, [N, D]."""
-        ...
-
-    def score(self, queries: list[str], passages: list[str], batch_size: int = 64) -> Tensor:
-        """Cross-encoders: one relevance logit per (query, passage), [N]."""
-        ...
-
-
-class Evaluator(Protocol):
-    """Runs a model over held-out data and returns metrics named without prefix (`mrr@10`)."""
-
-    def __call__(self, encoder: Encoder) -> dict[str, float]: ...
+from pairlab.protocols import Evaluator
 
 
 class TaskData(Protocol):

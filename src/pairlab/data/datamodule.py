@@ -9,10 +9,11 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from pairlab.data.base import Evaluator, TaskData
+from pairlab.data.base import TaskData
 from pairlab.data.collate import Batch, Collator
 from pairlab.data.example import ExampleSet
 from pairlab.data.mixture import BatchKey, MixtureSampler, Strategy
+from pairlab.protocols import Evaluator
 
 
 class KeyedBatches(Dataset):

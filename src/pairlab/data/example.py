@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
-LabelKind = Literal["none", "binary", "float", "scores"]
-"""none: no label; binary: 0/1 per row; float: one score per row;
-scores: one teacher score per candidate column (e.g. pos_score, neg_score)."""
+from pairlab.protocols import LabelKind
 
 
 @dataclass(frozen=True, slots=True)

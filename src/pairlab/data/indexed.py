@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pairlab.data.tabular import DataError
+from pairlab.errors import DataError
+from pairlab.formats import check_file
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +40,6 @@ DENSE, SORTED = 0, 1
 _U64 = struct.Struct("<Q")
 _U64_PAIR = struct.Struct("<QQ")
 _I64 = struct.Struct("<q")
-
-
-def check_file(path: Path, hint: str | None = None) -> None:
-    """Raise a `DataError` naming the file (and the config key in `hint`) if it is missing or empty."""
-    fix = f" (check {hint})" if hint else " (check the path in the config)"
-    if not path.is_file():
-        raise DataError(f"{path}: file not found{fix}")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: file is empty{fix}")
 
 
 def writable(folder: Path) -> bool:

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from pairlab.data.example import Example, ExampleSet, ListExampleSet, Provides
-from pairlab.data.tabular import SUFFIXES, BadRows, DataError, Row, read_rows
-from pairlab.evaluation.evaluators import DuplicatesEvaluator
+from pairlab.data.tabular import SUFFIXES, BadRows, Row, read_rows
+from pairlab.errors import DataError
+from pairlab.evaluation.evaluators import DuplicatesEvaluator, duplicate_clusters
 
 HUB_ID = "sentence-transformers/quora-duplicates"
 SUBSETS: dict[str, Provides] = {
@@ -239,19 +240,3 @@ class QuoraData:
         duplicates = [(r.text1, r.text2) for r in val if r.label in (None, 1)]
         distractors = [r.negative for r in val if r.negative is not None]
         return DuplicatesEvaluator(duplicates, labelled, distractors, batch_size=self.eval_batch_size)
-
-
-def duplicate_clusters(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
-    """Union-find over duplicate pairs: question -> representative of its duplicate cluster."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in pairs:
-        parent[find(a)] = find(b)
-    return {q: find(q) for q in parent}

@@ -15,14 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from pairlab.errors import DataError
+
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet")
 csv.field_size_limit(sys.maxsize)
-
-
-class DataError(ValueError):
-    """Bad input data; the message names the file, line and the fix."""
 
 
 @dataclass

@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from pairlab.data.base import Encoder
+from pairlab.protocols import Encoder
 
 
 class ShardedEncoder:

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from pairlab.data.base import Encoder
 from pairlab.evaluation.classification import pair_classification_metrics
 from pairlab.evaluation.retrieval import exact_search, ir_metrics, run_from_search
+from pairlab.protocols import Encoder
 
 RETRIEVAL_METRICS = ("mrr@10", "ndcg@10", "recall@1", "recall@10", "recall@100", "map@100")
 
@@ -25,8 +25,6 @@ class DuplicatesEvaluator:
 
     def __init__(self, duplicates: Sequence[tuple[str, str]], labelled: Sequence[tuple[str, str, int]] = (),
                  distractors: Sequence[str] = (), batch_size: int = 128) -> None:
-        from pairlab.data.quora import duplicate_clusters
-
         self.corpus = sorted({q for pair in duplicates for q in pair}
                              | {q for a, b, _ in labelled for q in (a, b)} | set(distractors))
         self.index = {q: i for i, q in enumerate(self.corpus)}
@@ -57,3 +55,19 @@ class DuplicatesEvaluator:
             labels = torch.tensor([label for _, _, label in self.labelled])
             metrics.update(pair_classification_metrics(cos.numpy(), labels.numpy()))
         return metrics
+
+
+def duplicate_clusters(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Union-find over duplicate pairs: question -> representative of its duplicate cluster."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        parent[find(a)] = find(b)
+    return {q: find(q) for q in parent}

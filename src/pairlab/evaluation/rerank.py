@@ -8,13 +8,12 @@ query and passage embeddings. The run that was scored is kept in `last_run` (and
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from pairlab.data.base import Encoder
 from pairlab.evaluation.retrieval import ir_metrics
+from pairlab.protocols import Encoder
 
 
 class RerankEvaluator:
@@ -66,39 +65,3 @@ class RerankEvaluator:
     def __call__(self, encoder: Encoder) -> dict[str, float]:
         self.last_run = self.rerank(encoder)
         return ir_metrics(self.last_run, self.qrels, self.k_values)
-
-    @classmethod
-    def from_run(cls, run: Path, collection: Path, queries: Path, qrels: Path, max_queries: int | None = None,
-                 depth: int | None = None, batch_size: int = 64,
-                 k_values: Iterable[int] = (10, 100)) -> RerankEvaluator:
-        """From a TREC run file (candidates), the collection and queries files (texts) and qrels.
-
-        `max_queries` keeps the first queries of the run that have a relevant passage (a dev
-        slice); `depth` keeps each query's top candidates of the run.
-        """
-        from pairlab.data.indexed import KeyedTsv
-        from pairlab.data.msmarco import as_int, read_qrels, read_run
-
-        judged = read_qrels(qrels, "data.dev.qrels")
-        relevant = {qid for qid, rels in judged.items() if any(r > 0 for r in rels.values())}
-        ranked = read_run(run, max_queries, depth, keep=relevant.__contains__, hint="data.dev.run")
-        passages = KeyedTsv(collection, "data.collection", what="pid")
-        query_texts = KeyedTsv(queries, "data.dev.queries", what="qid")
-
-        def text(table: KeyedTsv, key: str, qid: str) -> str:
-            where = f"{run} (query {qid})"
-            return table.get(as_int(key, "id", where), where)
-
-        return cls({qid: text(query_texts, qid, qid) for qid in ranked},
-                   {qid: [(pid, text(passages, pid, qid)) for pid, _ in cands] for qid, cands in ranked.items()},
-                   judged, batch_size=batch_size, k_values=k_values)
-
-    @classmethod
-    def from_jsonl(cls, path: Path, qrels: Path, max_queries: int | None = None, depth: int | None = None,
-                   batch_size: int = 64, k_values: Iterable[int] = (10, 100)) -> RerankEvaluator:
-        """From a jsonl of `{"qid", "query", "candidates": [{"pid", "text"}, ...]}` and qrels."""
-        from pairlab.data.msmarco import read_candidates_jsonl, read_qrels
-
-        queries, candidates = read_candidates_jsonl(path, max_queries, depth, "data.dev.candidates")
-        return cls(queries, candidates, read_qrels(qrels, "data.dev.qrels"), batch_size=batch_size,
-                   k_values=k_values)

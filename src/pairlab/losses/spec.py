@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pairlab.data.example import LabelKind
+from pairlab.protocols import LabelKind
 
 ModelKind = Literal["bi", "cross"]
 

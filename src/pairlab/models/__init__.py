@@ -8,10 +8,8 @@ from pairlab.models.bi_encoder import BiEncoder
 from pairlab.models.cross_encoder import CrossEncoder
 from pairlab.models.tiny import TOKENIZER, tiny_transformer
 
-Encoder = BiEncoder | CrossEncoder
 
-
-def build_model(cfg: Mapping, seed: int = 0) -> Encoder:
+def build_model(cfg: Mapping, seed: int = 0) -> BiEncoder | CrossEncoder:
     """Build the encoder a `model` config describes (`kind`: bi | cross; `tiny`: random init)."""
     kind = cfg["kind"]
     if kind not in ("bi", "cross"):
@@ -31,4 +29,4 @@ def build_model(cfg: Mapping, seed: int = 0) -> Encoder:
                                      max_length=cfg.get("max_length"))
 
 
-__all__ = ["BiEncoder", "CrossEncoder", "Encoder", "build_model"]
+__all__ = ["BiEncoder", "CrossEncoder", "build_model"]
