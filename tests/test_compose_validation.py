@@ -86,3 +86,16 @@ def test_unknown_pooling_exits_with_the_key_named(tmp_path):
     result = train_cli(["model=tiny", "model.pooling=sum", f"hydra.run.dir={tmp_path}"])
     assert result.returncode != 0
     assert "model.pooling='sum' is unknown" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["model=hf", "model.name=/no/such/model"], "model.name='/no/such/model' is not a folder"),
+    (["data.batch_size=5000"], "fewer than one global batch (5000 x 1 processes): lower data.batch_size"),
+    (["trainer.val_check_interval=1000"], "trainer.val_check_interval=1000 is more than the 15 training batches"),
+])
+def test_user_mistakes_end_in_one_line_without_a_traceback(overrides, message, tmp_path):
+    result = train_cli(["model=tiny", "logger=csv", *overrides, f"hydra.run.dir={tmp_path}"])
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("pairlab: ") and message in last, last

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pairlab.export import atomic_dir, export_model
+from pairlab.export import export_model
 from pairlab.models import BiEncoder, build_model
 from pairlab.models.bi_encoder import pool, read_sentence_transformers_settings
 from pairlab.models.hub import resolve_model_path
@@ -68,17 +68,6 @@ def test_cross_encoder_export_loads_in_sentence_transformers(tmp_path, tiny_cros
                                                             convert_to_tensor=True)
     assert ours.std() > 1e-4
     assert (ours - theirs.cpu()).abs().max() <= 1e-5
-
-
-def test_atomic_dir_never_leaves_half_a_folder(tmp_path):
-    target = tmp_path / "model"
-    with atomic_dir(target) as tmp:
-        (tmp / "a.txt").write_text("first")
-    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
-        (tmp / "a.txt").write_text("second, half written")
-        raise RuntimeError("killed mid-export")
-    assert (target / "a.txt").read_text() == "first"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
 def test_build_model_rejects_unknown_kind():

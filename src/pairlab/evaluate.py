@@ -8,12 +8,12 @@ a sequence-classification config: cross) or set with `eval.model_kind`.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
+from pairlab.atomic import write_json, write_text
 from pairlab.data import reranking
 from pairlab.errors import ConfigError, DataError
 from pairlab.evaluation.rerank import RerankEvaluator
@@ -41,7 +41,10 @@ def detect_kind(path: str) -> str:
 
 
 def load_encoder(name: str, kind: str | None, max_length: int | None = None) -> BiEncoder | CrossEncoder:
-    path = resolve_model_path(name)
+    try:
+        path = resolve_model_path(name)
+    except FileNotFoundError as e:
+        raise ConfigError(str(e)) from e
     kind = kind or detect_kind(path)
     if kind == "cross":
         return CrossEncoder.from_pretrained(path, max_length=max_length)
@@ -68,9 +71,7 @@ def write_run(run: dict[str, dict[str, float]], path: Path, tag: str = "pairlab"
     for qid, scores in run.items():
         ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
         lines += [f"{qid} Q0 {pid} {rank} {score:.6f} {tag}" for rank, (pid, score) in enumerate(ranked, 1)]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -80,9 +81,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_run(evaluator.last_run, out / "run.trec")
-    tmp = out / "metrics.json.tmp"
-    tmp.write_text(json.dumps(metrics, indent=2) + "\n")
-    os.replace(tmp, out / "metrics.json")
+    write_json(out / "metrics.json", metrics)
     return metrics
 
 

@@ -9,34 +9,11 @@ loads with raw logits (identity activation), the same scores pairlab computes.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 
+from pairlab.atomic import atomic_dir
 from pairlab.models import BiEncoder, CrossEncoder
-
-
-@contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
-    """Write into a temp folder beside `target`, then swap it in: readers never see half a folder."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        yield tmp
-        old = None
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{os.getpid()}"
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def _write_json(path: Path, obj: Mapping) -> None:

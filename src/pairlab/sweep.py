@@ -15,7 +15,6 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,8 @@ from hydra.experimental.callback import Callback
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from omegaconf import DictConfig
+
+from pairlab.atomic import atomic_write, write_text
 
 SUMMARY_FILES = ("summary.csv", "summary.md", "summary.png")
 
@@ -49,17 +50,6 @@ class Job:
         if self.metrics is None:
             return "failed"
         return "ok" if self.value(monitor) is not None else f"no {monitor}"
-
-
-def atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
-    """Call `write(tmp)` on a temp file next to `path`, then rename it over `path`: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -183,8 +173,8 @@ def write_summary(sweep_dir: str | Path, monitor: str, mode: str) -> dict[str, P
         raise FileNotFoundError(f"no job dirs (*/.hydra/overrides.yaml) in {sweep_dir}")
     keys = _metric_keys(jobs, monitor)
     paths = {name: sweep_dir / name for name in SUMMARY_FILES}
-    atomic_write(paths["summary.csv"], lambda tmp: tmp.write_text(_csv_text(jobs, keys, monitor)))
-    atomic_write(paths["summary.md"], lambda tmp: tmp.write_text(_markdown(sweep_dir, jobs, keys, monitor, mode)))
+    write_text(paths["summary.csv"], _csv_text(jobs, keys, monitor))
+    write_text(paths["summary.md"], _markdown(sweep_dir, jobs, keys, monitor, mode))
     save_png(_bar_chart(sweep_dir, jobs, monitor, mode), paths["summary.png"])
     return paths
 

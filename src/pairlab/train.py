@@ -19,6 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from pairlab.atomic import write_json, write_text
 from pairlab.data.collate import Collator
 from pairlab.data.datamodule import PairDataModule
 from pairlab.errors import ConfigError, DataError
@@ -35,12 +36,6 @@ register()
 
 def _instantiate_all(group: DictConfig | None) -> list:
     return [instantiate(node) for node in (group or {}).values() if node is not None]
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def _metrics(results: list[dict]) -> dict[str, float]:
@@ -63,6 +58,16 @@ def describe_model(model: DictConfig) -> str:
     return f"{choice} ({source}, {model.kind}-encoder)" if choice else f"{source} ({model.kind}-encoder)"
 
 
+def check_against_data(trainer: pl.Trainer, datamodule: PairDataModule) -> None:
+    """Trainer settings that only the data can judge, checked before Lightning meets them mid-start."""
+    batches = len(datamodule.train_sampler(trainer.world_size))  # a task smaller than one global batch raises
+    interval = trainer.val_check_interval
+    if isinstance(interval, int) and interval > batches and trainer.check_val_every_n_epoch is not None:
+        raise ConfigError(f"trainer.val_check_interval={interval} is more than the {batches} training batches of an "
+                          f"epoch: use at most {batches}, a fraction of an epoch (e.g. 0.5), or "
+                          "trainer.check_val_every_n_epoch=null to count batches across epochs")
+
+
 def trains_on_gpu(accelerator: str) -> bool:
     return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
@@ -79,7 +84,7 @@ def run(cfg: DictConfig) -> float | None:
     """Train, evaluate and export one run; returns the final value of `cfg.monitor`."""
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))  # every node may write it
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
 
@@ -95,7 +100,7 @@ def run(cfg: DictConfig) -> float | None:
 
     try:
         encoder = build_model(cfg.model, seed=cfg.seed)
-    except ValueError as e:  # an invalid model.* value
+    except (ValueError, OSError) as e:  # an invalid model.* value, a model that is not there
         raise ConfigError(str(e)) from e
     if encoder.kind == "bi":
         encoder.unpad = bool(cfg.model.get("unpad", False))
@@ -121,6 +126,7 @@ def run(cfg: DictConfig) -> float | None:
     trainer: pl.Trainer = instantiate(trainer_cfg, logger=loggers or False, callbacks=callbacks,
                                       default_root_dir=str(run_dir))
 
+    check_against_data(trainer, datamodule)
     ckpt_path = cfg.ckpt_path or resume_checkpoint(run_dir)  # a requeued SLURM job continues where it stopped
     if ckpt_path is not None:
         print(f"[pairlab] resuming from {ckpt_path}", flush=True)
@@ -140,7 +146,7 @@ def run(cfg: DictConfig) -> float | None:
     if not trainer.is_global_zero:
         return None
     _print_metrics("final", final)
-    _write_json(run_dir / "metrics.json", final)
+    write_json(run_dir / "metrics.json", final)
 
     if cfg.export:
         names = {n: (t.data.name, t.loss_name) for n, t in tasks.items()}

@@ -1,7 +1,8 @@
 """Tokenize a list of examples into the batch contract: {task, inputs, labels}.
 
-Runs in DataLoader workers, so tokenization never blocks the training step. Padding is
-dynamic: each column pads to its own longest text in the batch.
+Runs in DataLoader workers when `num_workers` > 0 (`auto`: on a GPU; on CPU it runs in the training
+process, where workers would compete with the model for the cores). Padding is dynamic: each column
+pads to its own longest text in the batch.
 """
 
 from __future__ import annotations

