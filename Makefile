@@ -29,7 +29,7 @@ test-full: install
 	$(PY) -m pytest -q -m "" $(PYTEST_ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check src tests bench train.py eval.py
+	$(VENV)/bin/ruff check src tests bench tools train.py eval.py
 
 sweep: install
 	$(PY) train.py -m hparams_search=quora_optuna model=tiny $(ARGS)

@@ -19,7 +19,7 @@ from omegaconf import open_dict
 from pairlab.resolvers import register
 from pairlab.tasks import CONF_DIR
 
-ROOT = CONF_DIR.parent
+ROOT = Path(__file__).resolve().parents[1]
 FAST = ["model=tiny", "logger=csv", "num_workers=0", "trainer.enable_progress_bar=false"]
 
 

@@ -61,7 +61,7 @@ def test_read_only_folder_caches_elsewhere(tmp_path, monkeypatch):
 
 
 def test_bundled_files_are_indexed_outside_the_package(tmp_path, monkeypatch):
-    from pairlab.samples.msmarco import sample_dir
+    from msmarco_sample import sample_dir
 
     monkeypatch.setenv("PAIRLAB_CACHE", str(tmp_path / "cache"))
     assert cache_dir(sample_dir() / "collection.tsv").parent == tmp_path / "cache"

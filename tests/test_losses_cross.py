@@ -133,6 +133,16 @@ def test_bad_inputs_raise(loss: nn.Module, columns: int, labels: Tensor | None, 
         loss(logit_columns(columns, 4, seed=0), labels)
 
 
-def test_cross_specs() -> None:
-    for cls in (pl.BinaryCrossEntropyLoss, pl.CrossEntropyLoss, pl.MSELoss, pl.MarginMSELoss):
-        assert cls.spec.model == "cross" and not cls.spec.in_batch
+@pytest.mark.parametrize(("loss", "columns", "labels"), [
+    (pl.BinaryCrossEntropyLoss(), 1, torch.tensor([1.0, 0.0, 1.0, 0.0])),
+    (pl.CrossEntropyLoss(), 3, None),
+    (pl.MSELoss(), 2, torch.rand(4, 2, generator=torch.Generator().manual_seed(1))),
+    (pl.MarginMSELoss(), 2, torch.rand(4, 2, generator=torch.Generator().manual_seed(2))),
+], ids=lambda v: type(v).__name__ if isinstance(v, nn.Module) else None)
+def test_cross_losses_score_each_row_on_its_own(loss: nn.Module, columns: int, labels: Tensor | None) -> None:
+    """What `spec.in_batch = False` promises (no gathering across devices): the batch loss is the mean of
+    the rows' losses, so no row's candidates act on another row."""
+    assert not type(loss).spec.in_batch and type(loss).spec.model == "cross"
+    outputs = logit_columns(columns, 4, seed=3)
+    rows = [loss([out[i:i + 1] for out in outputs], None if labels is None else labels[i:i + 1]) for i in range(4)]
+    assert torch.allclose(loss(outputs, labels), torch.stack(rows).mean(), atol=1e-12)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msmarco_sample as sample
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -15,7 +16,7 @@ from pairlab.data.example import Example, Provides
 from pairlab.data.msmarco import MsMarcoData, MsMarcoKDData, TeacherScores, split_rows
 from pairlab.errors import DataError
 from pairlab.formats import read_candidates_jsonl, read_qrels, read_run
-from pairlab.samples import msmarco as sample
+from pairlab.resolvers import register
 from pairlab.tasks import CONF_DIR
 
 COLLECTION = {pid: f"passage {pid}" for pid in range(20)}
@@ -230,6 +231,7 @@ def test_hub_subsets_give_the_same_example_sets(monkeypatch):
 
 # ---- configs and the bundled sample ------------------------------------------------------------
 def instantiate_data(name: str):
+    register()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[f"data={name}"])

@@ -11,6 +11,7 @@ from pairlab.data import reranking
 from pairlab.errors import DataError
 from pairlab.evaluation.rerank import RerankEvaluator
 from pairlab.evaluation.retrieval import ir_metrics
+from pairlab.resolvers import sample_path
 
 QUERIES = {"q1": "alpha", "q2": "beta", "q3": "gamma"}
 CANDIDATES = {"q1": [("a", "pa"), ("b", "pb"), ("c", "pc")], "q2": [("d", "pd"), ("e", "pe")],
@@ -111,7 +112,7 @@ def test_sample_dev_set_ranks_perfectly_with_an_oracle(tmp_path, monkeypatch):
     from pairlab.data.msmarco import MsMarcoData
 
     monkeypatch.setenv("PAIRLAB_INDEX_DIR", str(tmp_path / "index"))
-    data = MsMarcoData(source="sample:msmarco_sample", triples="qidpidtriples.train.tsv",
+    data = MsMarcoData(source=sample_path("msmarco_sample"), triples="qidpidtriples.train.tsv",
                        dev={"queries": "queries.dev.tsv", "qrels": "qrels.dev.tsv", "run": "run.dev.trec"})
     evaluator = data.evaluator()
     relevant = {(evaluator.queries[q], text) for q, cands in evaluator.candidates.items()

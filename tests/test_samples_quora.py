@@ -6,8 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-
-from pairlab.samples import quora
+import quora_sample as quora
 
 SPLITS = ("train", "dev")
 HEADER = "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate"

@@ -21,7 +21,7 @@ from pairlab.errors import ConfigError
 from pairlab.losses import build_loss
 from pairlab.losses.spec import LossSpec
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+CONF_DIR = Path(__file__).resolve().parent / "conf"  # shipped with the package; the repo's conf/ links here
 ACCEPTS = {"none": {"none"}, "binary": {"binary"}, "float": {"float", "binary"}, "scores": {"scores"}}
 LABEL_WORDS = {"none": "", "binary": "a 0/1 label", "float": "a float label", "scores": "teacher scores"}
 

@@ -26,8 +26,8 @@ Hub ids (online only; `datasets.load_dataset`) give the same example sets:
 (listwise), `bert-ensemble-margin-mse` and `bert-ensemble-mse` (teacher), joined through its
 `corpus` and `queries` subsets; `sentence-transformers/msmarco-bm25` subset `triplet` (texts).
 
-Paths: `sample:<name>[/<file>]` is a bundled sample under `pairlab/samples/` (resolved here, no
-OmegaConf resolver needed); relative file keys resolve against `data.source` when it is a folder.
+Paths: relative file keys resolve against `data.source` when it is a folder (configs name a bundled
+sample as `${pairlab_sample:<name>}`).
 """
 
 from __future__ import annotations
@@ -59,8 +59,6 @@ HUB_SUBSETS = {  # (hub id, subset) -> what its rows hold
     (HUB_MSMARCO, "bert-ensemble-mse"): "scored-pairs",
     (HUB_BM25, "triplet"): "text-triples",
 }
-SAMPLE_PREFIX = "sample:"
-SAMPLES_DIR = Path(__file__).resolve().parents[1] / "samples"
 DEV_KEYS = ("queries", "qrels", "run", "candidates", "max_queries", "depth")
 
 POINTWISE = Provides(("query", "passage"), "binary")
@@ -73,13 +71,10 @@ def listwise_provides(k: int) -> Provides:
 
 
 def resolve_path(value: str | os.PathLike | None, root: Path | None = None) -> Path | None:
-    """`sample:<name>[/<file>]` -> the bundled sample; a relative path -> under `root` if given."""
+    """A path; a relative one resolves under `root` if given."""
     if value is None:
         return None
-    text = str(value)
-    if text.startswith(SAMPLE_PREFIX):
-        return SAMPLES_DIR / text[len(SAMPLE_PREFIX):]
-    path = Path(text).expanduser()
+    path = Path(value).expanduser()
     return path if path.is_absolute() or root is None else root / path
 
 
@@ -456,7 +451,7 @@ class MsMarcoTask:
                     "bundled sample: data=msmarco_sample (data=msmarco_kd_sample for teacher scores)")
         elif not resolve_path(self.source).is_dir():
             raise DataError(f"data.source={self.source!r}: no such folder (a local MS MARCO folder, "
-                            f"{SAMPLE_PREFIX}<name>, or a hub id: {HUB_MSMARCO} / {HUB_BM25})")
+                            f"or a hub id: {HUB_MSMARCO} / {HUB_BM25}; offline: data=msmarco_sample)")
 
     def hub_kind(self, default: str) -> tuple[str, str]:
         subset = self.hub_subset or default
@@ -525,7 +520,7 @@ class MsMarcoTask:
 class MsMarcoData(MsMarcoTask):
     """`TaskData` for training from scratch on MS MARCO triples (pointwise or listwise).
 
-    Keys: `source` (hub id, local folder, `sample:<name>` or null), `mode` (pointwise | listwise),
+    Keys: `source` (hub id, local folder or null), `mode` (pointwise | listwise),
     `negatives_per_positive` (k), `collection`, `queries`, `triples` (id or text triples; file keys
     relative to a folder source), `hub_subset` (null: triplets for pointwise, labeled-list for
     listwise), `max_examples`, `val_size`, `eval_batch_size`, `dev` (queries, qrels, run | candidates,

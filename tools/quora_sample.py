@@ -17,20 +17,21 @@ Train and dev are held apart: they never share a concept, hence never a question
 entities that train never sees, and new intents for entities that train does see. Question
 ids (``qid``) are numbered by first appearance, train first, so one text always has one qid.
 
-Regenerate the shipped files (byte-identical) with ``python -m pairlab.samples.quora``.
+Regenerate the shipped files (byte-identical) with ``python tools/quora_sample.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 from random import Random
+
+from pairlab.atomic import write_text
+from pairlab.resolvers import SAMPLES_DIR
 
 SEED = 20240611
 HEADER = ("id", "qid1", "qid2", "question1", "question2", "is_duplicate")
@@ -614,20 +615,7 @@ def to_tsv(splits: dict[str, list[Pair]]) -> dict[str, str]:
 
 def sample_dir() -> Path:
     """The folder holding the shipped ``train.tsv`` and ``dev.tsv``."""
-    return Path(__file__).resolve().parent / "quora_sample"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write `text` to a temp file next to `path`, then rename it over `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; shipped data should be world-readable
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return SAMPLES_DIR / "quora_sample"
 
 
 def write_samples(out_dir: Path | str | None = None, seed: int = SEED) -> dict[str, Path]:
@@ -638,7 +626,7 @@ def write_samples(out_dir: Path | str | None = None, seed: int = SEED) -> dict[s
     paths: dict[str, Path] = {}
     for split, text in to_tsv(build_dataset(seed)).items():
         paths[split] = target / f"{split}.tsv"
-        _write_atomic(paths[split], text)
+        write_text(paths[split], text)
     return paths
 
 

@@ -18,19 +18,20 @@ Files (MS MARCO's formats, headerless, tab-separated unless noted):
   per dev query, its relevant passages included.
 
 Train and dev queries never ask about the same (entity, aspect). Regenerate the shipped files
-(byte-identical) with ``python -m pairlab.samples.msmarco``.
+(byte-identical) with ``python tools/msmarco_sample.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from random import Random
+
+from pairlab.atomic import write_text
+from pairlab.resolvers import SAMPLES_DIR
 
 SEED = 20240923
 N_TRAIN, N_DEV = 150, 30
@@ -464,19 +465,7 @@ def build(rng: Random) -> dict[str, list[str]]:
 
 def sample_dir() -> Path:
     """The shipped sample folder."""
-    return Path(__file__).resolve().parent / "msmarco_sample"
-
-
-def write_atomic(path: Path, lines: Sequence[str]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write("".join(f"{line}\n" for line in lines))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return SAMPLES_DIR / "msmarco_sample"
 
 
 def write_samples(out: Path | None = None) -> dict[str, Path]:
@@ -485,7 +474,7 @@ def write_samples(out: Path | None = None) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, lines in build(Random(SEED)).items():
-        write_atomic(out / name, lines)
+        write_text(out / name, "".join(f"{line}\n" for line in lines))
         written[name] = out / name
     return written
 

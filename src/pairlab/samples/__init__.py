@@ -1,1 +1,0 @@
-"""Small self-written sample datasets bundled with pairlab (see `pairlab.samples.quora`)."""
