@@ -57,3 +57,11 @@ def test_the_resolved_model_is_printed_at_start(tmp_path):
                         "trainer.max_steps=1", "eval_baseline=false", "export=false", f"hydra.run.dir={tmp_path}"])
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines()[0] == "[pairlab] model: tiny (random-init, bi-encoder)"
+
+
+def test_readme_experiment_table_matches_the_experiment_files():
+    import experiments_table
+
+    readme = experiments_table.README.read_text()
+    assert readme == experiments_table.readme_with_table(readme), "run: python tools/experiments_table.py --write"
+    assert all(f"`{name}`" in experiments_table.table() for name in EXPERIMENTS)
