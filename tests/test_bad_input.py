@@ -102,6 +102,7 @@ def test_malformed_input_raises_one_clear_error(tmp_path, case, read, where, wor
     assert any(w in message for w in FIX_WORDS), message
 
 
+@pytest.mark.parametrize("bad_row", ["2\t5\t6\t\tWhy?\t0", "2\t5\t6\tA?\tB?\t7", "0\t1\tA?\t1"])
 def test_quora_skip_counts_bad_rows(tmp_path, bad_row, caplog):
     data = quora(tmp_path, "\n".join([GOOD[0], bad_row, GOOD[1]]) + "\n", on_bad_row="skip")
     examples = data.train_set()

@@ -13,7 +13,8 @@ from omegaconf import OmegaConf
 
 from pairlab.data import msmarco
 from pairlab.data.example import Example, Provides
-from pairlab.data.msmarco import MsMarcoData, MsMarcoKDData, TeacherScores, split_rows
+from pairlab.data.msmarco import MsMarcoData, MsMarcoKDData, split_rows
+from pairlab.data.msmarco.files import TeacherScores
 from pairlab.errors import DataError
 from pairlab.formats import read_candidates_jsonl, read_qrels, read_run
 from pairlab.resolvers import register
