@@ -67,13 +67,13 @@ def check_task(task: str, loss_name: str, spec: LossSpec, data: TaskData, model_
         fix = "model=cross_minilm or model=cross_tiny" if spec.model == "cross" else "model=minilm or model=tiny"
         raise ConfigError(f"loss={loss_name}{where} is a {spec.model}-encoder loss but the model is a "
                           f"{model_kind}-encoder (model.kind={model_kind}): use {fix}, or a {model_kind}-encoder loss")
-    choices = data.choices() if hasattr(data, "choices") else {None: data.provides}
-    key = getattr(data, "choice_key", "subset")  # the data's own option that selects a layout
-    subset = getattr(data, key, None)
+    choices = data.choices()
+    key = data.choice_key
+    subset = getattr(data, key) if key else None
     current = {subset: choices[subset]} if subset is not None else choices
     fitting = [s for s, provides in current.items() if fits(spec, provides, model_kind)]
     if fitting:
-        if subset is None and hasattr(data, key):
+        if subset is None and key:
             setattr(data, key, fitting[0])
         return
     provides = next(iter(current.values()))
@@ -110,8 +110,7 @@ def build_tasks(task_cfg: DictConfig | Mapping, model_kind: str) -> dict[str, Ta
         loss = _checked(lambda: build_loss(loss_cfg))  # noqa: B023
         loss_name = loss_cfg.get("name", type(loss).__name__)
         check_task(name, loss_name, type(loss).spec, data, model_kind)
-        if hasattr(data, "check_available"):
-            data.check_available()
+        data.check_available()
         tasks[name] = Task(name, data, loss, loss_name, entry.get("weight"),
                            type(loss).spec.in_batch if gather is None else bool(gather))
     return tasks

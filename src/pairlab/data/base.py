@@ -7,20 +7,38 @@ checked against the loss before anything is read or any model loads. Reading hap
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Hashable
+from typing import ClassVar, Protocol
 
 from pairlab.data.example import ExampleSet, Provides
 from pairlab.protocols import Evaluator
 
 
 class TaskData(Protocol):
-    """One stream of training examples, its validation part and its evaluator."""
+    """One stream of training examples, its validation part and its evaluator.
+
+    Data families subclass it; the optional hooks below have defaults that fit data with one layout.
+    """
 
     name: str
     batch_size: int
+    choice_key: ClassVar[str | None] = None
+    """The data's own option that selects a layout (`subset`, `mode`), when it has several."""
 
     @property
     def provides(self) -> Provides: ...
+
+    def choices(self) -> dict[str | None, Provides]:
+        """Layouts this data can be read as, by `choice_key` value; compose-time checks pick one for the loss."""
+        return {None: self.provides}
+
+    def check_available(self) -> None:
+        """Fail at compose time when the source cannot be read (a missing folder, a hub id offline)."""
+
+    @property
+    def eval_key(self) -> Hashable | None:
+        """Tasks with equal keys evaluate the same held-out data: they share one evaluator (None: none)."""
+        return None
 
     def train_set(self) -> ExampleSet: ...
 

@@ -95,7 +95,7 @@ class PairDataModule(pl.LightningDataModule):
                 val = task.val_set()
                 if val is not None and len(val) > 0:
                     self.val_sets[name] = val
-                key = getattr(task, "eval_key", None)
+                key = task.eval_key
                 evaluator = shared.get(key) if key is not None and key in shared else task.evaluator()
                 if evaluator is not None:
                     self.evaluators[name] = shared.setdefault(key, evaluator) if key is not None else evaluator

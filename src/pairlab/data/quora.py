@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pairlab.data.base import TaskData
 from pairlab.data.example import Example, ExampleSet, ListExampleSet, Provides
 from pairlab.data.tabular import SUFFIXES, BadRows, Row, read_rows
 from pairlab.errors import DataError
@@ -87,7 +88,7 @@ def find_split(folder: Path, names: Sequence[str]) -> Path | None:
     return None
 
 
-class QuoraData:
+class QuoraData(TaskData):
     """`TaskData` for Quora duplicate questions (see module docstring for the formats)."""
 
     def __init__(self, name: str = "quora", source: str = HUB_ID, subset: str | None = None,
@@ -111,6 +112,8 @@ class QuoraData:
         if self.subset is None:
             raise ValueError("data.subset is not chosen yet (it is picked from the loss at compose time)")
         return SUBSETS[self.subset]
+
+    choice_key = "subset"
 
     def choices(self) -> dict[str, Provides]:
         """Subsets this data can be read as; compose-time validation picks one for the loss."""

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from pairlab.data import reranking
+from pairlab.data.base import TaskData
 from pairlab.data.example import ExampleSet, Provides
 from pairlab.data.indexed import KeyedTsv
 from pairlab.data.msmarco.files import (
@@ -66,7 +67,7 @@ def resolve_path(value: str | os.PathLike | None, root: Path | None = None) -> P
 
 
 
-class MsMarcoSource:
+class MsMarcoSource(TaskData):
     """What the MS MARCO data classes share: source resolution, held-out rows and the dev evaluator."""
 
     def __init__(self, name: str, batch_size: int, source: str | None, collection: str | None,
