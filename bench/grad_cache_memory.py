@@ -2,7 +2,7 @@
 
 pairlab's training path (`bench/throughput.py`'s pairlab contender: `pairlab.train.run`, MiniLM, MNRL,
 max length 32, synthetic question pairs) at each batch size, plainly and with
-`model.grad_cache.mini_batch` (PairModule's `grad_cache_backward`: embed without a graph, take the
+`module.grad_cache_mini_batch` (PairModule's `grad_cache_backward`: embed without a graph, take the
 loss gradient w.r.t. the embeddings, re-embed chunk by chunk pushing it through). Every configuration
 runs `--warmup` + `--steps` steps in its own subprocess and reports:
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
                       f"--max-rss-gb {args.max_rss_gb}", flush=True)
                 measured.append(row)
                 continue
-            overrides = [f"model.grad_cache.mini_batch={grad_cache}"] if grad_cache else []
+            overrides = [f"module.grad_cache_mini_batch={grad_cache}"] if grad_cache else []
             load, _ = wait_until_quiet(args.max_load)
             result = run_worker(worker_argv(worker_args(args, batch), "pairlab", overrides), env)
             row |= {key: round(value, 2) for key, value in result.items()} | {"load": round(load, 2)}

@@ -22,7 +22,7 @@ window (system busy time from /proc/stat minus the run's own CPU time), so conta
     python bench/throughput.py                       # MiniLM, synthetic pairs, 3 rounds
     python bench/throughput.py --data bimpm --bimpm-path /work/shared/data/quora/bimpm_quora_dev.tsv
     python bench/throughput.py --model tiny --steps 8 --repeats 1           # quick check
-    python bench/throughput.py --variant before=model.unpad=false,model.merge_columns=false
+    python bench/throughput.py --variant before=model.unpad=false,module.merge_columns=false
 
 The last line printed is one JSON object: the median samples/s of each contender and variant ("pairlab",
 "sentence_transformers", "plain", "pairlab[<variant>]"),

@@ -1,4 +1,4 @@
-"""Speed options compute the same thing: `model.unpad` (real tokens only) and `model.merge_columns`
+"""Speed options compute the same thing: `model.unpad` (real tokens only) and `module.merge_columns`
 (one forward for all columns) give the outputs, loss and gradients of the plain per-column forward."""
 
 from __future__ import annotations
@@ -117,4 +117,4 @@ def test_bi_encoder_configs_turn_the_speed_options_on(tmp_path):
 
     for model in ("minilm", "tiny", "hf"):
         cfg = compose_cfg([f"model={model}"], tmp_path)
-        assert cfg.model.unpad is True and cfg.model.merge_columns is True
+        assert cfg.model.unpad is True and cfg.module.merge_columns is True

@@ -11,7 +11,7 @@ from helpers import train_cli, train_in_process
 CLIP = 0.01  # far below the tiny model's raw gradient norm, so every step is clipped
 PROBE = ["+callbacks.probe._target_=helpers.GradNormProbe", f"trainer.gradient_clip_val={CLIP}", "eval_baseline=false",
          "export=false", "trainer.max_steps=3", "data.batch_size=16"]
-GRAD_CACHE = {"off": [], "on": ["model.grad_cache.mini_batch=5"]}
+GRAD_CACHE = {"off": [], "on": ["module.grad_cache_mini_batch=5"]}
 
 
 def assert_clipped_steps(run_dir, steps=3, ranks=1):

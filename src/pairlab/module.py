@@ -14,7 +14,7 @@ precision plugin, and the finite-loss check runs without a host sync on each acc
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 
 import pytorch_lightning as pl
@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.optim.lr_scheduler import LRScheduler
 
 from pairlab import rng_state
 from pairlab.evaluation.distributed import ShardedEncoder
@@ -64,25 +65,24 @@ class PairModule(pl.LightningModule):
     `val/<metric>` becomes the mean over the tasks that report it (a combined monitor).
     """
 
-    def __init__(self, encoder: BiEncoder | CrossEncoder, losses: Mapping[str, nn.Module], lr: float = 2e-5,
-                 weight_decay: float = 0.01, warmup_ratio: float = 0.1, scheduler: str = "linear",
-                 fused_adamw: bool = True, grad_cache_mini_batch: int | None = None,
-                 max_grad_norm: float | None = None, merge_columns: bool = False,
-                 finite_check_every: int | None = None,
+    def __init__(self, encoder: BiEncoder | CrossEncoder, losses: Mapping[str, nn.Module],
+                 optimizer: Callable[[list[dict]], torch.optim.Optimizer] | None = None,
+                 scheduler: Callable[[torch.optim.Optimizer, int], LRScheduler] | None = None,
+                 merge_columns: bool = False, grad_cache_mini_batch: int | None = None,
+                 max_grad_norm: float | None = None, finite_check_every: int | None = None,
                  gather_across_devices: Mapping[str, bool] | None = None) -> None:
+        """`optimizer` builds the optimizer from parameter groups and `scheduler` the schedule from
+        (optimizer, total steps): partials from the `optimizer` and `scheduler` config groups."""
         super().__init__()
-        if lr <= 0:
-            raise ValueError(f"model.lr must be > 0, got {lr}")
-        if scheduler not in ("linear", "constant"):
-            raise ValueError(f"model.scheduler={scheduler!r} is unknown: use linear or constant")
         if grad_cache_mini_batch is not None and grad_cache_mini_batch <= 0:
-            raise ValueError(f"model.grad_cache.mini_batch must be > 0, got {grad_cache_mini_batch}")
+            raise ValueError(f"module.grad_cache_mini_batch must be > 0, got {grad_cache_mini_batch}")
         if grad_cache_mini_batch and encoder.kind != "bi":
-            raise ValueError("model.grad_cache applies to bi-encoders (embedding losses) only")
+            raise ValueError("module.grad_cache_mini_batch applies to bi-encoders (embedding losses) only")
+        if optimizer is not None and not getattr(optimizer, "keywords", {}).get("lr", 1) > 0:
+            raise ValueError(f"optimizer.lr (model.lr) must be > 0, got {optimizer.keywords['lr']}")
         self.encoder = encoder
         self.losses = nn.ModuleDict(losses)
-        self.lr, self.weight_decay, self.warmup_ratio = lr, weight_decay, warmup_ratio
-        self.scheduler_name, self.fused_adamw = scheduler, fused_adamw
+        self.make_optimizer, self.make_scheduler = optimizer, scheduler
         self.grad_cache_mini_batch = grad_cache_mini_batch
         self.max_grad_norm = max_grad_norm
         self.merge_columns = merge_columns
@@ -250,22 +250,15 @@ class PairModule(pl.LightningModule):
         return max(1, min(limits))
 
     def configure_optimizers(self):
+        """The configured optimizer, weight decay off biases and norms, and its per-step schedule."""
+        if self.make_optimizer is None:
+            raise ValueError("PairModule needs an optimizer to train (the `optimizer` config group)")
         decay, no_decay = [], []
         for name, param in self.encoder.named_parameters():
             if param.requires_grad:
                 (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=self.lr, fused=True if self.fused_adamw else None)
-        total = self.total_steps()
-        warmup = int(math.ceil(self.warmup_ratio * total))
-
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / (warmup + 1)
-            if self.scheduler_name == "constant":
-                return 1.0
-            return max(0.0, (total - step) / max(1, total - warmup))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        optimizer = self.make_optimizer([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}])
+        if self.make_scheduler is None:
+            return optimizer
+        scheduler = self.make_scheduler(optimizer, self.total_steps())
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

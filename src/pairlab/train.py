@@ -16,6 +16,7 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -108,16 +109,16 @@ def run(cfg: DictConfig) -> float | None:
         encoder.compile(dynamic=True)
     datamodule.collator = Collator(encoder.tokenizer, encoder.max_length, encoder.kind)
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
-    grad_cache = cfg.model.get("grad_cache") or {}
     max_grad_norm = trainer_cfg.get("gradient_clip_val")
-    if grad_cache.get("mini_batch"):  # manual optimization: the module clips and steps itself
+    if cfg.module.grad_cache_mini_batch:  # manual optimization: the module clips and steps itself
         trainer_cfg["gradient_clip_val"] = None
-    module = PairModule(encoder, {name: task.loss for name, task in tasks.items()}, lr=cfg.model.lr,
-                        weight_decay=cfg.model.weight_decay, warmup_ratio=cfg.model.warmup_ratio,
-                        scheduler=cfg.model.scheduler, fused_adamw=cfg.model.get("fused_adamw", True),
-                        grad_cache_mini_batch=grad_cache.get("mini_batch"), max_grad_norm=max_grad_norm,
-                        merge_columns=cfg.model.get("merge_columns", False),
-                        gather_across_devices={name: task.gather_across_devices for name, task in tasks.items()})
+    try:
+        module: PairModule = instantiate(
+            cfg.module, encoder=encoder, losses={name: task.loss for name, task in tasks.items()},
+            max_grad_norm=max_grad_norm,
+            gather_across_devices={name: task.gather_across_devices for name, task in tasks.items()})
+    except InstantiationException as e:  # an invalid module.* / optimizer.* / scheduler.* value
+        raise ConfigError(str(e.__cause__ or e)) from e
 
     loggers = _instantiate_all(cfg.get("logger"))
     for logger in loggers:
