@@ -38,7 +38,7 @@ first_model=${MODELS%%,*}
 shape=$($PY -c "import throughput; print('{' + ','.join(f'{k}:{v}' for k, v in throughput.RANDOM_INIT['$first_model'].items()) + '}')")
 accelerator=$([ "$DEVICE" = cuda ] && echo gpu || echo cpu)
 start=$(date +%s.%N)
-$PY train.py trainer=gpu trainer.accelerator="$accelerator" model=tiny "model.tiny=$shape" "model.tokenizer=$TOKENIZER" \
+$PY train.py trainer=gpu trainer.accelerator="$accelerator" model=tiny "model.size=$shape" "model.tokenizer=$TOKENIZER" \
   model.max_length="$LENGTH" model.lr=1e-4 data.batch_size="$BATCH" trainer.max_steps="$STEPS" trainer.max_epochs=1000 \
   trainer.enable_progress_bar=false logger=csv hydra.run.dir="$OUT/e2e" > "$OUT/e2e.log" 2>&1 \
   || { tail -40 "$OUT/e2e.log" >&2; exit 1; }

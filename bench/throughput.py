@@ -208,10 +208,10 @@ def model_path(args: argparse.Namespace, workdir: Path) -> str:
     if args.model == "minilm":
         return resolve_model_path(MINILM)
     from pairlab.export import export_model
-    from pairlab.models import build_model
+    from pairlab.models import BiEncoder
 
-    encoder = build_model({"kind": "bi", "tiny": RANDOM_INIT[args.model], "pooling": "mean", "normalize": False,
-                           "max_length": args.max_length, "tokenizer": args.tokenizer}, seed=SEED)
+    encoder = BiEncoder.random_init(RANDOM_INIT[args.model], tokenizer=args.tokenizer or MINILM, normalize=False,
+                                    max_length=args.max_length, seed=SEED)
     return str(export_model(encoder, workdir / args.model, {"run_name": args.model, "metrics": {}}))
 
 

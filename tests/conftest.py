@@ -16,13 +16,13 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="session")
 def tiny_bi():
-    from pairlab.models import build_model
+    from pairlab.models import BiEncoder
 
-    return build_model({"kind": "bi", "tiny": {"hidden_size": 32}, "max_length": 32})
+    return BiEncoder.random_init({"hidden_size": 32}, max_length=32)
 
 
 @pytest.fixture(scope="session")
 def tiny_cross():
-    from pairlab.models import build_model
+    from pairlab.models import CrossEncoder
 
-    return build_model({"kind": "cross", "tiny": {"hidden_size": 32}, "max_length": 64})
+    return CrossEncoder.random_init({"hidden_size": 32}, max_length=64)

@@ -6,12 +6,12 @@ import pytest
 from helpers import compose_cfg, train_cli
 
 from pairlab.errors import ConfigError
-from pairlab.tasks import build_tasks
+from pairlab.tasks import build_tasks, model_kind
 
 
 def tasks_for(overrides, tmp_path):
     cfg = compose_cfg(overrides, tmp_path)
-    return build_tasks(cfg.task, cfg.model.kind)
+    return build_tasks(cfg.task, model_kind(cfg.model))
 
 
 @pytest.mark.parametrize(("overrides", "fix"), [

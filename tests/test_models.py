@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pairlab.export import export_model
-from pairlab.models import BiEncoder, build_model
+from pairlab.models import BiEncoder
 from pairlab.models.bi_encoder import pool, read_sentence_transformers_settings
 from pairlab.models.hub import resolve_model_path
 
@@ -70,6 +70,13 @@ def test_cross_encoder_export_loads_in_sentence_transformers(tmp_path, tiny_cros
     assert (ours - theirs.cpu()).abs().max() <= 1e-5
 
 
-def test_build_model_rejects_unknown_kind():
-    with pytest.raises(ValueError, match="model.kind='tri'"):
-        build_model({"kind": "tri", "max_length": 8})
+def test_model_kind_is_read_from_the_constructor_without_building():
+    from pairlab.errors import ConfigError
+    from pairlab.tasks import model_kind
+
+    assert model_kind({"_target_": "pairlab.models.BiEncoder.from_pretrained", "name": "nowhere"}) == "bi"
+    assert model_kind({"_target_": "pairlab.models.CrossEncoder.random_init"}) == "cross"
+    with pytest.raises(ConfigError, match="builds no pairlab encoder"):
+        model_kind({"_target_": "torch.nn.Linear"})
+    with pytest.raises(ConfigError, match="cannot be imported"):
+        model_kind({"_target_": "pairlab.models.NoSuchEncoder"})

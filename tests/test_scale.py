@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 from pairlab.data.collate import Collator
 from pairlab.data.example import Example
 from pairlab.losses import ContrastiveLoss, MultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss
-from pairlab.models import build_model
+from pairlab.models import BiEncoder
 from pairlab.module import PairModule
 
 TEXTS = [f"question number {i} about topic {i % 7} {'and more words ' * (i % 4)}" for i in range(24)]
@@ -25,7 +25,7 @@ def make_batch(collator, n_columns=2, labelled=False, rows=range(16)):
 
 
 def make_module(loss, seed=0, **kw):
-    encoder = build_model({"kind": "bi", "tiny": {"hidden_size": 32}, "max_length": 32}, seed=seed)
+    encoder = BiEncoder.random_init({"hidden_size": 32}, max_length=32, seed=seed)
     encoder.eval()  # no dropout: the big batch and the chunks must see the same function
     return PairModule(encoder, {"main": loss}, **kw), Collator(encoder.tokenizer, 32, "bi")
 

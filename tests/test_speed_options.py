@@ -9,7 +9,7 @@ import torch
 from pairlab.data.collate import Collator
 from pairlab.data.example import Example
 from pairlab.losses import ContrastiveLoss, MultipleNegativesRankingLoss
-from pairlab.models import build_model
+from pairlab.models import BiEncoder
 from pairlab.module import PairModule, concat_columns
 
 TEXTS = ["How do I learn Python quickly?", "a", "What is the capital of France and why is it Paris, not Lyon?",
@@ -18,9 +18,7 @@ TEXTS = ["How do I learn Python quickly?", "a", "What is the capital of France a
 
 
 def tiny(unpad: bool, pooling: str = "mean", seed: int = 0):
-    encoder = build_model({"kind": "bi", "tiny": {"hidden_size": 32}, "max_length": 32, "pooling": pooling},
-                          seed=seed)
-    encoder.unpad = unpad
+    encoder = BiEncoder.random_init({"hidden_size": 32}, pooling=pooling, max_length=32, unpad=unpad, seed=seed)
     return encoder.eval()  # no dropout: both forwards must compute one function
 
 
@@ -54,7 +52,7 @@ def test_unpadded_forward_without_token_type_ids():
 
 
 def test_unpadded_forward_equals_padded_on_the_packaged_minilm():
-    encoder = build_model({"kind": "bi", "name": "sentence-transformers/all-MiniLM-L6-v2", "max_length": 32}).eval()
+    encoder = BiEncoder.from_pretrained("sentence-transformers/all-MiniLM-L6-v2", max_length=32).eval()
     features = encoder.tokenize(TEXTS)
     with torch.no_grad():
         padded = encoder(features)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hydra.errors import InstantiationException
-from hydra.utils import get_class, instantiate
+from hydra.utils import get_class, get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
@@ -34,6 +34,21 @@ class Task:
     loss_name: str
     weight: float | None
     gather_across_devices: bool  # under DDP the loss sees every rank's outputs (in-batch negatives)
+
+
+def model_kind(model: DictConfig | Mapping) -> str:
+    """"bi" or "cross": the kind of encoder a model config's `_target_` builds, read without building it."""
+    target = model.get("_target_")
+    try:
+        factory = get_object(target)
+    except Exception as e:  # noqa: BLE001 - any import failure means the same fix
+        raise ConfigError(f"model._target_={target!r} cannot be imported ({e}): use a model config such as "
+                          "model=minilm, or pairlab.models.BiEncoder.from_pretrained") from None
+    kind = getattr(getattr(factory, "__self__", factory), "kind", None)
+    if kind not in ("bi", "cross"):
+        raise ConfigError(f"model._target_={target!r} builds no pairlab encoder: use a constructor of "
+                          "pairlab.models.BiEncoder or pairlab.models.CrossEncoder")
+    return kind
 
 
 def fits(spec: LossSpec, provides: Provides, model_kind: str) -> bool:
@@ -66,7 +81,7 @@ def check_task(task: str, loss_name: str, spec: LossSpec, data: TaskData, model_
     if spec.model != model_kind:
         fix = "model=cross_minilm or model=cross_tiny" if spec.model == "cross" else "model=minilm or model=tiny"
         raise ConfigError(f"loss={loss_name}{where} is a {spec.model}-encoder loss but the model is a "
-                          f"{model_kind}-encoder (model.kind={model_kind}): use {fix}, or a {model_kind}-encoder loss")
+                          f"{model_kind}-encoder: use {fix}, or a {model_kind}-encoder loss")
     choices = data.choices()
     key = data.choice_key
     subset = getattr(data, key) if key else None

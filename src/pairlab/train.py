@@ -25,11 +25,11 @@ from pairlab.data.collate import Collator
 from pairlab.data.datamodule import PairDataModule
 from pairlab.errors import ConfigError, DataError
 from pairlab.export import export_model
-from pairlab.models import build_model
+from pairlab.models import BiEncoder, CrossEncoder
 from pairlab.module import PairModule
 from pairlab.preemption import discard_requeue_checkpoints, resume_checkpoint
 from pairlab.resolvers import register
-from pairlab.tasks import CONF_DIR, build_tasks
+from pairlab.tasks import CONF_DIR, build_tasks, model_kind
 
 log = logging.getLogger("pairlab")
 register()
@@ -55,8 +55,18 @@ def describe_model(model: DictConfig) -> str:
     """The encoder a run trains, as the user chose it: `tiny (random-init, bi-encoder)`, `stsb_distilbert
     (sentence-transformers/stsb-distilbert-base, bi-encoder)`."""
     choice = HydraConfig.get().runtime.choices.get("model") if HydraConfig.initialized() else None
-    source = "random-init" if model.get("tiny") else model.name
-    return f"{choice} ({source}, {model.kind}-encoder)" if choice else f"{source} ({model.kind}-encoder)"
+    source, kind = model.get("name", "random-init"), model_kind(model)
+    return f"{choice} ({source}, {kind}-encoder)" if choice else f"{source} ({kind}-encoder)"
+
+
+def build_encoder(model: DictConfig) -> BiEncoder | CrossEncoder:
+    """The model config's constructor call (`_target_`) with every key but `lr`, which the optimizer reads."""
+    call = OmegaConf.to_container(model, resolve=True)
+    call.pop("lr", None)
+    try:
+        return instantiate(call)
+    except InstantiationException as e:  # an invalid model.* value, a model that is not there
+        raise ConfigError(str(e.__cause__ or e)) from e
 
 
 def check_against_data(trainer: pl.Trainer, datamodule: PairDataModule) -> None:
@@ -90,7 +100,7 @@ def run(cfg: DictConfig) -> float | None:
         torch.set_num_threads(int(cfg.threads))
 
     print(f"[pairlab] model: {describe_model(cfg.model)}", flush=True)
-    tasks = build_tasks(cfg.task, cfg.model.kind)  # config errors surface here, before any loading
+    tasks = build_tasks(cfg.task, model_kind(cfg.model))  # config errors surface here, before any loading
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = PairDataModule(
         {name: task.data for name, task in tasks.items()}, collator=None, strategy=cfg.task.strategy,
@@ -99,14 +109,7 @@ def run(cfg: DictConfig) -> float | None:
         pin_memory=trains_on_gpu(cfg.trainer.accelerator))
     datamodule.setup("fit")  # data errors surface before the model loads
 
-    try:
-        encoder = build_model(cfg.model, seed=cfg.seed)
-    except (ValueError, OSError) as e:  # an invalid model.* value, a model that is not there
-        raise ConfigError(str(e)) from e
-    if encoder.kind == "bi":
-        encoder.unpad = bool(cfg.model.get("unpad", False))
-    if cfg.model.get("compile"):  # compiles the forward in place: parameter names, checkpoints and exports unchanged
-        encoder.compile(dynamic=True)
+    encoder = build_encoder(cfg.model)
     datamodule.collator = Collator(encoder.tokenizer, encoder.max_length, encoder.kind)
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     max_grad_norm = trainer_cfg.get("gradient_clip_val")

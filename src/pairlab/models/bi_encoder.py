@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +13,7 @@ from torch import Tensor, nn
 from transformers import AutoModel, AutoTokenizer, BertModel, PreTrainedModel, PreTrainedTokenizerBase
 
 from pairlab.models.hub import resolve_model_path
+from pairlab.models.tiny import TOKENIZER, tiny_transformer
 
 Pooling = Literal["mean", "cls", "max"]
 POOLINGS = ("mean", "cls", "max")
@@ -90,7 +92,7 @@ class BiEncoder(nn.Module):
 
     def __init__(self, transformer: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                  pooling: Pooling = "mean", normalize: bool = True, max_length: int = 128,
-                 base_model: str = "", unpad: bool = False) -> None:
+                 base_model: str = "", unpad: bool = False, compile: bool = False) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"model.pooling={pooling!r} is unknown: use one of {', '.join(POOLINGS)}")
@@ -101,10 +103,13 @@ class BiEncoder(nn.Module):
         self.max_length = max_length
         self.base_model = base_model
         self.unpad = unpad
+        if compile:  # compiles the forward in place: parameter names, checkpoints and exports unchanged
+            self.compile(dynamic=True)
 
     @classmethod
     def from_pretrained(cls, name: str, pooling: Pooling | None = None, normalize: bool | None = None,
-                        max_length: int | None = None, attn_implementation: str = "sdpa") -> BiEncoder:
+                        max_length: int | None = None, unpad: bool = False, compile: bool = False,
+                        attn_implementation: str = "sdpa") -> BiEncoder:
         """Load a hub id or local folder; a sentence-transformers folder supplies the pooling,
         normalize and max length that are not given explicitly."""
         path = resolve_model_path(name)
@@ -117,8 +122,17 @@ class BiEncoder(nn.Module):
             pooling=pooling or found.get("pooling", "mean"),
             normalize=normalize if normalize is not None else found.get("normalize", False),
             max_length=max_length or found.get("max_length") or 128,
-            base_model=name,
+            base_model=name, unpad=unpad, compile=compile,
         )
+
+    @classmethod
+    def random_init(cls, size: Mapping[str, int], tokenizer: str = TOKENIZER, pooling: Pooling = "mean",
+                    normalize: bool = True, max_length: int = 128, unpad: bool = False, compile: bool = False,
+                    seed: int = 0) -> BiEncoder:
+        """A random-init BERT of `size` (hidden_size, num_hidden_layers, ...) with `tokenizer`'s vocabulary."""
+        transformer, tok = tiny_transformer(seed=seed, tokenizer=tokenizer, **dict(size))
+        return cls(transformer, tok, pooling=pooling, normalize=normalize, max_length=max_length,
+                   base_model="random-init", unpad=unpad, compile=compile)
 
     @property
     def dim(self) -> int:

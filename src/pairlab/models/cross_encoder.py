@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import Tensor, nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from pairlab.models.hub import resolve_model_path
+from pairlab.models.tiny import TOKENIZER, tiny_transformer
 
 
 class CrossEncoder(nn.Module):
@@ -15,7 +18,7 @@ class CrossEncoder(nn.Module):
     kind = "cross"
 
     def __init__(self, transformer: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-                 max_length: int = 256, base_model: str = "") -> None:
+                 max_length: int = 256, base_model: str = "", compile: bool = False) -> None:
         super().__init__()
         if transformer.config.num_labels != 1:
             raise ValueError(f"a reranker needs num_labels=1, the model has {transformer.config.num_labels}")
@@ -23,9 +26,11 @@ class CrossEncoder(nn.Module):
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.base_model = base_model
+        if compile:  # compiles the forward in place: parameter names, checkpoints and exports unchanged
+            self.compile(dynamic=True)
 
     @classmethod
-    def from_pretrained(cls, name: str, max_length: int | None = None, seed: int = 0,
+    def from_pretrained(cls, name: str, max_length: int | None = None, seed: int = 0, compile: bool = False,
                         attn_implementation: str = "sdpa") -> CrossEncoder:
         """Load a reranker, or a plain encoder with a fresh seeded 1-logit head."""
         path = resolve_model_path(name)
@@ -34,7 +39,14 @@ class CrossEncoder(nn.Module):
             path, num_labels=1, attn_implementation=attn_implementation)
         transformer.train()
         tokenizer = AutoTokenizer.from_pretrained(path)
-        return cls(transformer, tokenizer, max_length=max_length or 256, base_model=name)
+        return cls(transformer, tokenizer, max_length=max_length or 256, base_model=name, compile=compile)
+
+    @classmethod
+    def random_init(cls, size: Mapping[str, int], tokenizer: str = TOKENIZER, max_length: int = 256,
+                    compile: bool = False, seed: int = 0) -> CrossEncoder:
+        """A random-init BERT reranker of `size` (hidden_size, num_hidden_layers, ...) with a 1-logit head."""
+        transformer, tok = tiny_transformer(seed=seed, cross=True, tokenizer=tokenizer, **dict(size))
+        return cls(transformer, tok, max_length=max_length, base_model="random-init", compile=compile)
 
     def forward(self, features: dict[str, Tensor]) -> Tensor:
         return self.transformer(**features).logits.squeeze(-1)
