@@ -65,3 +65,15 @@ def test_compiled_encoder_trains_and_exports_under_its_own_parameter_names(tmp_p
 
     names = load_file(tmp_path / "model" / "model.safetensors")
     assert names and not any("_orig_mod" in name for name in names)
+
+
+@pytest.mark.parametrize(("scheduler", "constant"), [("linear", False), ("constant", True)])
+def test_scheduler_configs_set_the_learning_rate_of_real_steps(scheduler, constant, tmp_path):
+    import csv
+
+    train_in_process([f"scheduler={scheduler}", "optimizer.fused=false", "trainer.max_steps=10",
+                      "eval_baseline=false", "export=false", "data.batch_size=16"], tmp_path)
+    with open(tmp_path / "csv" / "metrics.csv") as f:
+        rates = [float(r["lr-AdamW/pg1"]) for r in csv.DictReader(f) if r.get("lr-AdamW/pg1")]
+    assert len(rates) >= 2
+    assert (rates[-1] == rates[0] == 1e-3) if constant else (rates[-1] < rates[0] <= 1e-3)
