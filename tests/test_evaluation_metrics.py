@@ -44,12 +44,12 @@ def test_single_query_hand_computed_and_k_beyond_ranking():
     assert m == pytest.approx(expected)
 
 
-def test_map_divides_by_min_k_and_num_relevant():
+def test_map_divides_by_all_relevant_documents_as_trec_eval_map_cut():
     run = {"q": {"a": 3.0, "b": 2.0, "c": 1.0}}
     qrels = {"q": {"a": 1, "x": 1, "y": 1, "z": 1}}
     m = ir_metrics(run, qrels, k_values=(2, 10))
-    assert m["map@2"] == pytest.approx(1 / 2)  # 1 / min(2, 4)
-    assert m["map@10"] == pytest.approx(1 / 4)  # 1 / min(10, 4)
+    assert m["map@2"] == pytest.approx(1 / 4)  # not 1 / min(2, 4) as sentence-transformers divides
+    assert m["map@10"] == pytest.approx(1 / 4)
 
 
 def test_graded_relevance_ndcg_and_non_positive_relevance():
@@ -128,9 +128,47 @@ def test_ir_metrics_matches_sentence_transformers():
     ]
     st = evaluator.compute_metrics(results)
     ours = ir_metrics(run, {q: dict.fromkeys(docs, 1) for q, docs in relevant.items()}, k_values=ks)
-    for name in ("mrr", "ndcg", "recall", "map", "precision"):
+    for name in ("mrr", "ndcg", "recall", "precision"):  # map@k: trec_eval's map_cut, not sentence-transformers'
+
         for k in ks:
             assert ours[f"{name}@{k}"] == pytest.approx(float(st[f"{name}@k"][k]), abs=1e-12), (name, k)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ir_metrics_equal_pytrec_eval_for_every_key(seed):
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    rng = random.Random(seed)
+    docs = [f"d{i}" for i in range(60)]
+    qrels, run = {}, {}
+    for q in range(30):
+        qid = f"q{q}"
+        judged = rng.sample(docs, rng.randint(0, 25))  # up to 25 judged: more relevant than k for small k
+        qrels[qid] = {d: rng.choice([-1, 0, 1, 2, 3]) for d in judged}  # graded, with non-positive grades
+        if q % 7 != 3:  # some judged queries are missing from the run
+            scores = [round(rng.random(), 1) for _ in range(rng.randint(1, 40))]  # one decimal: many ties
+            run[qid] = dict(zip(rng.sample(docs, len(scores)), scores, strict=True))
+    ks = (1, 3, 5, 10, 20)
+    ours = ir_metrics(run, qrels, k_values=ks)
+
+    judged = {q: rels for q, rels in qrels.items() if any(r > 0 for r in rels.values())}
+    cuts = ",".join(map(str, ks))
+    evaluator = pytrec_eval.RelevanceEvaluator(judged, {f"ndcg_cut.{cuts}", f"map_cut.{cuts}", f"recall.{cuts}",
+                                                        f"P.{cuts}"})
+    per_query = evaluator.evaluate({q: d for q, d in run.items() if q in judged})
+    rr = pytrec_eval.RelevanceEvaluator(judged, {"recip_rank"})
+    for k in ks:
+        top = {q: dict(sorted(d.items(), key=lambda i: (i[1], i[0]), reverse=True)[:k])
+               for q, d in run.items() if q in judged}
+        reciprocal = rr.evaluate(top)
+        reference = {
+            "ndcg": [per_query.get(q, {}).get(f"ndcg_cut_{k}", 0.0) for q in judged],
+            "map": [per_query.get(q, {}).get(f"map_cut_{k}", 0.0) for q in judged],
+            "recall": [per_query.get(q, {}).get(f"recall_{k}", 0.0) for q in judged],
+            "precision": [per_query.get(q, {}).get(f"P_{k}", 0.0) for q in judged],
+            "mrr": [reciprocal.get(q, {}).get("recip_rank", 0.0) for q in judged],
+        }
+        for name, values in reference.items():
+            assert ours[f"{name}@{k}"] == pytest.approx(sum(values) / len(judged), abs=1e-6), (name, k)
 
 
 # ---------------------------------------------------------------- exact_search

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
+import ir_measures
 import torch
 import torch.nn.functional as F
+from ir_measures import AP, RR, P, R, nDCG
 from torch import Tensor
 
+TREC_EVAL = ir_measures.pytrec_eval  # trec_eval's own code, for every measure
+CUT_MEASURES = {"ndcg": nDCG, "recall": R, "map": AP, "precision": P}
+"""pairlab's names for trec_eval's ndcg_cut.k, recall.k, map_cut.k and P.k; `mrr@k` is recip_rank on the top k."""
 
-def _ranking(scores: dict[str, float]) -> list[str]:
-    """Doc ids by score descending, ties broken by doc id descending (trec_eval's order)."""
+
+def trec_ranking(scores: dict[str, float]) -> list[str]:
+    """Doc ids in trec_eval's order: score descending, ties by doc id descending (string order)."""
     return [doc for doc, _ in sorted(scores.items(), key=lambda item: (item[1], item[0]), reverse=True)]
 
 
@@ -21,63 +26,42 @@ def ir_metrics(
     qrels: dict[str, dict[str, int]],
     k_values: Iterable[int] = (1, 3, 5, 10, 100),
 ) -> dict[str, float]:
-    """Mean ``mrr@k``, ``ndcg@k``, ``recall@k``, ``map@k`` and ``precision@k`` for each k.
+    """Mean ``mrr@k``, ``ndcg@k``, ``recall@k``, ``map@k`` and ``precision@k`` for each k, computed by
+    trec_eval's own code (pytrec_eval through ir-measures), so every per-query number is trec_eval's.
 
     ``run`` maps query id -> {doc id: score}; ``qrels`` maps query id -> {doc id: relevance}.
+    trec_eval's conventions hold: relevant means relevance > 0; ranking by score descending, ties by doc id
+    descending; ``ndcg@k`` = ``ndcg_cut.k`` (graded gains); ``map@k`` = ``map_cut.k`` (divided by all relevant
+    documents); ``precision@k`` divides by k; ``mrr@k`` = reciprocal rank within the top k.
 
-    Conventions:
+    Where pairlab differs from plain trec_eval, and why:
 
-    * A document is relevant when its relevance is > 0; documents absent from the qrels are not.
-    * Ranking: score descending, ties broken by doc id descending (string order), as trec_eval does.
-    * Averaging: over the qrels queries with at least one relevant document. Qrels queries without
-      one are skipped (as sentence-transformers does); a qrels query missing from ``run`` scores 0
-      on every metric (trec_eval would skip it); run queries absent from ``qrels`` are ignored.
-    * ``ndcg@k`` is trec_eval's ``ndcg_cut``: gain = relevance (graded; relevance <= 0 gives 0),
-      discount 1 / log2(rank + 1), ideal DCG from all judged documents sorted by relevance.
-    * ``map@k``: sum of precision@rank over the relevant hits in the top k, divided by
-      min(k, #relevant), as sentence-transformers' InformationRetrievalEvaluator does
-      (trec_eval's ``map_cut`` divides by #relevant).
-    * ``precision@k`` divides by k even when fewer than k documents were retrieved;
-      ``recall@k`` = relevant hits in the top k / #relevant; ``mrr@k`` = 1 / rank of the first
-      relevant hit in the top k, 0 if there is none.
+    * The mean is over the qrels queries with at least one relevant document; a query without one has no
+      defined recall or nDCG (sentence-transformers skips it too).
+    * A judged query missing from ``run`` counts 0 on every metric (trec_eval skips it unless run with ``-c``):
+      a model that retrieves nothing for a query must not score better for it.
+    * Run queries absent from ``qrels`` are ignored.
 
     Raises ``ValueError`` when no qrels query has a relevant document.
     """
     ks = sorted(set(k_values))
     if not ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in ks):
         raise ValueError(f"k_values must be positive integers, got {k_values!r}")
-    totals = {f"{m}@{k}": 0.0 for m in ("mrr", "ndcg", "recall", "map", "precision") for k in ks}
-    n_queries = 0
-    for qid, judged in qrels.items():
-        ideal_gains = sorted((rel for rel in judged.values() if rel > 0), reverse=True)
-        if not ideal_gains:
-            continue
-        n_queries += 1
-        n_relevant = len(ideal_gains)
-        ranking = _ranking(run.get(qid, {}))[: ks[-1]]
-        # prefix[r] = (rank of first hit, DCG, ideal DCG, hits, sum of precisions) over the top r.
-        prefix = [(0, 0.0, 0.0, 0, 0.0)]
-        first_hit, dcg, idcg, hits, sum_precisions = prefix[0]
-        for rank in range(1, min(ks[-1], max(len(ranking), n_relevant)) + 1):
-            discount = 1.0 / math.log2(rank + 1)
-            if rank <= n_relevant:
-                idcg += ideal_gains[rank - 1] * discount
-            if rank <= len(ranking) and judged.get(ranking[rank - 1], 0) > 0:
-                hits += 1
-                sum_precisions += hits / rank
-                dcg += judged[ranking[rank - 1]] * discount
-                first_hit = first_hit or rank
-            prefix.append((first_hit, dcg, idcg, hits, sum_precisions))
-        for k in ks:
-            first_hit, dcg, idcg, hits, sum_precisions = prefix[min(k, len(prefix) - 1)]
-            totals[f"mrr@{k}"] += 1.0 / first_hit if first_hit else 0.0
-            totals[f"ndcg@{k}"] += dcg / idcg
-            totals[f"recall@{k}"] += hits / n_relevant
-            totals[f"map@{k}"] += sum_precisions / min(k, n_relevant)
-            totals[f"precision@{k}"] += hits / k
-    if n_queries == 0:
+    judged = {str(q): {str(d): int(r) for d, r in rels.items()} for q, rels in qrels.items()
+              if any(r > 0 for r in rels.values())}
+    if not judged:
         raise ValueError("qrels has no query with a relevant document")
-    return {name: total / n_queries for name, total in totals.items()}
+    scored = {str(q): {str(d): float(s) for d, s in docs.items()} for q, docs in run.items()
+              if str(q) in judged and docs}
+    names = {str(measure @ k): f"{name}@{k}" for name, measure in CUT_MEASURES.items() for k in ks}
+    totals = dict.fromkeys([f"mrr@{k}" for k in ks] + list(names.values()), 0.0)
+    for metric in TREC_EVAL.iter_calc([measure @ k for measure in CUT_MEASURES.values() for k in ks], judged, scored):
+        totals[names[str(metric.measure)]] += metric.value
+    for k in ks:  # trec_eval's recip_rank has no cutoff: it runs on each query's top k
+        top = {q: {d: docs[d] for d in trec_ranking(docs)[:k]} for q, docs in scored.items()}
+        for metric in TREC_EVAL.iter_calc([RR], judged, top):
+            totals[f"mrr@{k}"] += metric.value
+    return {name: total / len(judged) for name, total in totals.items()}
 
 
 @torch.no_grad()
