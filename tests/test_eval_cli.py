@@ -60,7 +60,7 @@ def test_eval_prints_json_metrics_equal_to_ir_metrics(tmp_path, kind, tiny_cross
             encoder.transformer.classifier.weight.normal_(0, 1.0)
     model_dir = export_model(encoder, tmp_path / "model")
     assert detect_kind(str(model_dir)) == kind
-    result = run_eval([f"model.name={model_dir}", *sample_args(tmp_path)])
+    result = run_eval([f"model.name={model_dir}", *sample_args(tmp_path), "eval.metrics=[nDCG@20,Judged@5]"])
     assert result.returncode == 0, result.stderr[-3000:]
     printed = json.loads(result.stdout.strip().splitlines()[-1])
     saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
@@ -69,7 +69,14 @@ def test_eval_prints_json_metrics_equal_to_ir_metrics(tmp_path, kind, tiny_cross
     want = expected_metrics(encoder)
     for key in ("mrr@10", "ndcg@10", "recall@100", "map@100"):
         assert abs(printed[key] - want[key]) < 1e-6, (key, printed[key], want[key])
+    assert printed["nDCG@20"] > 0 and printed["Judged@5"] > 0  # ir-measures names, reported as given
     assert (tmp_path / "eval" / "run.trec").read_text().count("\n") > 100
+
+
+def test_eval_rejects_an_unknown_measure_before_loading_the_model(tmp_path):
+    result = run_eval(["model.name=/no/such/model", *sample_args(tmp_path), "eval.metrics=[nDGC@10]"])
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith("pairlab: eval.metrics: metric 'nDGC@10'")
 
 
 def test_eval_missing_input_names_the_key(tmp_path):

@@ -100,6 +100,17 @@ def test_averaging_over_queries_missing_and_unjudged():
     assert m["precision@1"] == pytest.approx(1 / 3)
 
 
+def test_extra_measures_by_ir_measures_name():
+    run = {"q1": {"a": 2.0, "b": 1.0}, "q2": {"c": 1.0}}
+    qrels = {"q1": {"a": 1, "z": 1}, "q2": {"d": 2}, "q3": {"e": 1}}  # q3 is missing from the run: counts 0
+    m = ir_metrics(run, qrels, k_values=(10,), measures=("nDCG@10", "Judged@2", "P@1"))
+    assert m["nDCG@10"] == pytest.approx(m["ndcg@10"])
+    assert m["P@1"] == pytest.approx(1 / 3)  # q1's top document is relevant; q2's is not; q3 retrieved nothing
+    assert m["Judged@2"] == pytest.approx((1 / 2 + 0 + 0) / 3)
+    with pytest.raises(ValueError, match="'nDGC@10' is not an ir-measures measure"):
+        ir_metrics(run, qrels, measures=("nDGC@10",))
+
+
 def test_ir_metrics_rejects_bad_input():
     with pytest.raises(ValueError, match="relevant"):
         ir_metrics({"q": {"d": 1.0}}, {"q": {"d": 0}, "r": {}})

@@ -17,6 +17,7 @@ from pairlab.atomic import write_json, write_text
 from pairlab.data import reranking
 from pairlab.errors import ConfigError, DataError
 from pairlab.evaluation.rerank import RerankEvaluator
+from pairlab.evaluation.retrieval import parse_measure
 from pairlab.models import BiEncoder, CrossEncoder
 from pairlab.models.hub import resolve_model_path
 from pairlab.resolvers import register
@@ -54,8 +55,14 @@ def load_encoder(name: str, kind: str | None, max_length: int | None = None) -> 
 
 
 def build_evaluator(cfg: DictConfig) -> RerankEvaluator:
+    for name in cfg.metrics:  # a misspelt measure fails before the model loads
+        try:
+            parse_measure(name)
+        except ValueError as e:
+            raise ConfigError(f"eval.metrics: {e}") from e
     limits = {"max_queries": cfg.max_queries, "depth": cfg.depth, "batch_size": cfg.batch_size,
-              "k_values": tuple(cfg.k_values), "keys": {key: f"eval.{key}" for key in reranking.TRAINING_KEYS}}
+              "k_values": tuple(cfg.k_values), "measures": tuple(cfg.metrics),
+              "keys": {key: f"eval.{key}" for key in reranking.TRAINING_KEYS}}
     if cfg.candidates is not None:
         return reranking.from_jsonl(Path(cfg.candidates), Path(cfg.qrels), **limits)
     missing = [k for k in ("run", "collection", "queries") if cfg.get(k) is None]

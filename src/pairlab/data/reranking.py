@@ -19,7 +19,7 @@ TRAINING_KEYS = {"run": "data.dev.run", "collection": "data.collection", "querie
 
 def from_run(run: Path, collection: Path, queries: Path, qrels: Path, max_queries: int | None = None,
              depth: int | None = None, batch_size: int = 64, k_values: Iterable[int] = (10, 100),
-             keys: Mapping[str, str] = TRAINING_KEYS) -> RerankEvaluator:
+             measures: Iterable[str] = (), keys: Mapping[str, str] = TRAINING_KEYS) -> RerankEvaluator:
     """Candidates from a TREC run, texts from the collection and queries files.
 
     `max_queries` keeps the first queries of the run that have a relevant passage (a dev slice);
@@ -37,13 +37,13 @@ def from_run(run: Path, collection: Path, queries: Path, qrels: Path, max_querie
 
     candidates = {qid: [(pid, text(passages, pid, qid)) for pid, _ in cands] for qid, cands in ranked.items()}
     return RerankEvaluator({qid: text(query_texts, qid, qid) for qid in ranked}, candidates, judged,
-                           batch_size=batch_size, k_values=k_values)
+                           batch_size=batch_size, k_values=k_values, measures=measures)
 
 
 def from_jsonl(path: Path, qrels: Path, max_queries: int | None = None, depth: int | None = None,
-               batch_size: int = 64, k_values: Iterable[int] = (10, 100),
+               batch_size: int = 64, k_values: Iterable[int] = (10, 100), measures: Iterable[str] = (),
                keys: Mapping[str, str] = TRAINING_KEYS) -> RerankEvaluator:
     """From a jsonl of `{"qid", "query", "candidates": [{"pid", "text"}, ...]}` and qrels."""
     queries, candidates = read_candidates_jsonl(path, max_queries, depth, keys["candidates"])
     return RerankEvaluator(queries, candidates, read_qrels(qrels, keys["qrels"]), batch_size=batch_size,
-                           k_values=k_values)
+                           k_values=k_values, measures=measures)

@@ -25,7 +25,7 @@ class RerankEvaluator:
 
     def __init__(self, queries: Mapping[str, str], candidates: Mapping[str, Sequence[tuple[str, str]]],
                  qrels: Mapping[str, Mapping[str, int]], batch_size: int = 64,
-                 k_values: Iterable[int] = (10, 100)) -> None:
+                 k_values: Iterable[int] = (10, 100), measures: Iterable[str] = ()) -> None:
         missing = [qid for qid in candidates if qid not in queries]
         if missing:
             raise ValueError(f"{len(missing)} candidate queries have no query text (first: qid {missing[0]})")
@@ -37,6 +37,7 @@ class RerankEvaluator:
                              "and the qrels come from the same query set")
         self.batch_size = batch_size
         self.k_values = tuple(k_values)
+        self.measures = tuple(measures)  # more ir-measures names (`nDCG@20`), reported as given
         self.last_run: dict[str, dict[str, float]] | None = None
 
     @torch.no_grad()
@@ -64,4 +65,4 @@ class RerankEvaluator:
 
     def __call__(self, encoder: Encoder) -> dict[str, float]:
         self.last_run = self.rerank(encoder)
-        return ir_metrics(self.last_run, self.qrels, self.k_values)
+        return ir_metrics(self.last_run, self.qrels, self.k_values, self.measures)

@@ -25,9 +25,13 @@ def ir_metrics(
     run: dict[str, dict[str, float]],
     qrels: dict[str, dict[str, int]],
     k_values: Iterable[int] = (1, 3, 5, 10, 100),
+    measures: Iterable[str] = (),
 ) -> dict[str, float]:
     """Mean ``mrr@k``, ``ndcg@k``, ``recall@k``, ``map@k`` and ``precision@k`` for each k, computed by
     trec_eval's own code (pytrec_eval through ir-measures), so every per-query number is trec_eval's.
+
+    ``measures`` adds any measure by its ir-measures name (``nDCG@20``, ``RR@100``, ``R@1000``, ``AP@100``,
+    ``Judged@10``), reported under that name and averaged the same way.
 
     ``run`` maps query id -> {doc id: score}; ``qrels`` maps query id -> {doc id: relevance}.
     trec_eval's conventions hold: relevant means relevance > 0; ranking by score descending, ties by doc id
@@ -47,6 +51,7 @@ def ir_metrics(
     ks = sorted(set(k_values))
     if not ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in ks):
         raise ValueError(f"k_values must be positive integers, got {k_values!r}")
+    extra = {name: parse_measure(name) for name in measures}
     judged = {str(q): {str(d): int(r) for d, r in rels.items()} for q, rels in qrels.items()
               if any(r > 0 for r in rels.values())}
     if not judged:
@@ -61,7 +66,21 @@ def ir_metrics(
         top = {q: {d: docs[d] for d in trec_ranking(docs)[:k]} for q, docs in scored.items()}
         for metric in TREC_EVAL.iter_calc([RR], judged, top):
             totals[f"mrr@{k}"] += metric.value
+    if extra:
+        totals.update(dict.fromkeys(extra, 0.0))
+        by_measure = {str(measure): name for name, measure in extra.items()}
+        for metric in ir_measures.iter_calc(list(extra.values()), judged, scored):
+            totals[by_measure[str(metric.measure)]] += metric.value
     return {name: total / len(judged) for name, total in totals.items()}
+
+
+def parse_measure(name: str) -> ir_measures.Measure:
+    """An ir-measures measure from its name (`nDCG@10`); ValueError naming the measure otherwise."""
+    try:
+        return ir_measures.parse_measure(name)
+    except (NameError, ValueError, SyntaxError, TypeError) as e:
+        raise ValueError(f"metric {name!r} is not an ir-measures measure ({e}); e.g. nDCG@10, RR@10, R@1000, "
+                         "AP@100, P@5, Judged@10") from None
 
 
 @torch.no_grad()
