@@ -94,7 +94,7 @@ class PairModule(pl.LightningModule):
         # (None: every step on CPU, where reading is free; every 50 on accelerators) and before a checkpoint
         self.finite_check_every = finite_check_every
         self._nonfinite: Tensor | None = None
-        self._nonfinite_where = ""
+        self._nonfinite_window: tuple[int, int, int, str] = (1, 0, 0, "")  # checked every, step, batch, task
 
     @property
     def multi_task(self) -> bool:
@@ -144,21 +144,19 @@ class PairModule(pl.LightningModule):
         bad = (~torch.isfinite(loss.detach())).int()
         self._nonfinite = bad if self._nonfinite is None else self._nonfinite + bad
         every = self.finite_check_every or (1 if loss.device.type == "cpu" else 50)
-        if every == 1:
-            self._nonfinite_where = f"at step {self.global_step} (batch {batch_idx}, task {task!r})"
-        else:
-            self._nonfinite_where = f"in the {every} steps up to step {self.global_step}"
+        self._nonfinite_window = (every, self.global_step, batch_idx, task)
         if (self.global_step + 1) % every == 0:
             self.raise_if_nonfinite()
 
     def raise_if_nonfinite(self) -> None:
         """Raise if any loss since the last check was NaN or infinite (reads one number from the device)."""
-        if self._nonfinite is not None and int(self._nonfinite) > 0:
-            self._nonfinite = None
-            raise FloatingPointError(
-                f"non-finite training loss {self._nonfinite_where}; the last good checkpoint is kept. "
-                "Lower model.lr or check the data.")
-        self._nonfinite = None
+        count, self._nonfinite = self._nonfinite, None
+        if count is not None and int(count) > 0:
+            every, step, batch_idx, task = self._nonfinite_window
+            where = (f"at step {step} (batch {batch_idx}, task {task!r})" if every == 1
+                     else f"in the {every} steps up to step {step}")
+            raise FloatingPointError(f"non-finite training loss {where}; the last good checkpoint is kept. "
+                                     "Lower model.lr or check the data.")
 
     def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
                                     gradient_clip_algorithm: str | None = None) -> None:
