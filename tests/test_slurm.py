@@ -42,3 +42,13 @@ def test_multirun_through_submitit_local_runs_each_job_and_summarizes(tmp_path):
     assert len(list((sweep / ".submitit").glob("*/*_result.pkl"))) == 2  # both jobs ran as submitit jobs
     summary = (sweep / "summary.md").read_text()
     assert "2 jobs (2 ok" in summary and "| seed=1 |" in summary and "| seed=2 |" in summary
+
+
+def test_the_slurm_trainer_config_takes_real_steps_through_submitit(tmp_path):
+    """trainer=slurm's Lightning settings (DDP strategy, precision, clipping) on 1 CPU process, launched as a
+    submitit job the way the cluster launches it (local executor instead of sbatch)."""
+    sweep = tmp_path / "sweep"
+    result = train_cli(["-m", "trainer=slurm", "hydra/launcher=submitit_local", "trainer.accelerator=cpu",
+                        "model=tiny", "trainer.max_steps=2", "logger=csv", "export=false", f"hydra.sweep.dir={sweep}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (sweep / "0" / "metrics.json").is_file()
