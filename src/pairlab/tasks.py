@@ -6,9 +6,10 @@ fails in a second with one message naming both sides and the fix.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, get_object, instantiate
@@ -21,6 +22,7 @@ from pairlab.errors import ConfigError
 from pairlab.losses import build_loss
 from pairlab.losses.spec import LossSpec
 
+T = TypeVar("T")
 CONF_DIR = Path(__file__).resolve().parent / "conf"  # shipped with the package; the repo's conf/ links here
 ACCEPTS = {"none": {"none"}, "binary": {"binary"}, "float": {"float", "binary"}, "scores": {"scores"}}
 LABEL_WORDS = {"none": "", "binary": "a 0/1 label", "float": "a float label", "scores": "teacher scores"}
@@ -99,7 +101,7 @@ def check_task(task: str, loss_name: str, spec: LossSpec, data: TaskData, model_
     raise ConfigError(f"loss={loss_name}{where} needs {describe_needs(spec)}; {gives}: {fix}")
 
 
-def _checked(make):
+def checked(make: Callable[[], T]) -> T:
     """Run a constructor; an invalid value (it raises ValueError/TypeError naming the key) becomes a ConfigError."""
     try:
         return make()
@@ -121,8 +123,8 @@ def build_tasks(task_cfg: DictConfig | Mapping, model_kind: str) -> dict[str, Ta
         if entry.get("batch_size"):
             data_cfg["batch_size"] = entry["batch_size"]
         gather = loss_cfg.pop("gather_across_devices", None)
-        data = _checked(lambda: instantiate(data_cfg, _convert_="all"))  # noqa: B023 - called at once
-        loss = _checked(lambda: build_loss(loss_cfg))  # noqa: B023
+        data = checked(lambda: instantiate(data_cfg, _convert_="all"))  # noqa: B023 - called at once
+        loss = checked(lambda: build_loss(loss_cfg))  # noqa: B023
         loss_name = loss_cfg.get("name", type(loss).__name__)
         check_task(name, loss_name, type(loss).spec, data, model_kind)
         data.check_available()

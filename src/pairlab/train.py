@@ -16,7 +16,6 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -29,7 +28,7 @@ from pairlab.models import BiEncoder, CrossEncoder
 from pairlab.module import PairModule
 from pairlab.preemption import discard_requeue_checkpoints, resume_checkpoint
 from pairlab.resolvers import register
-from pairlab.tasks import CONF_DIR, build_tasks, model_kind
+from pairlab.tasks import CONF_DIR, build_tasks, checked, model_kind
 
 log = logging.getLogger("pairlab")
 register()
@@ -63,10 +62,7 @@ def build_encoder(model: DictConfig) -> BiEncoder | CrossEncoder:
     """The model config's constructor call (`_target_`) with every key but `lr`, which the optimizer reads."""
     call = OmegaConf.to_container(model, resolve=True)
     call.pop("lr", None)
-    try:
-        return instantiate(call)
-    except InstantiationException as e:  # an invalid model.* value, a model that is not there
-        raise ConfigError(str(e.__cause__ or e)) from e
+    return checked(lambda: instantiate(call))  # an invalid model.* value, a model that is not there
 
 
 def check_against_data(trainer: pl.Trainer, datamodule: PairDataModule) -> None:
@@ -115,13 +111,10 @@ def run(cfg: DictConfig) -> float | None:
     max_grad_norm = trainer_cfg.get("gradient_clip_val")
     if cfg.module.grad_cache_mini_batch:  # manual optimization: the module clips and steps itself
         trainer_cfg["gradient_clip_val"] = None
-    try:
-        module: PairModule = instantiate(
-            cfg.module, encoder=encoder, losses={name: task.loss for name, task in tasks.items()},
-            max_grad_norm=max_grad_norm,
-            gather_across_devices={name: task.gather_across_devices for name, task in tasks.items()})
-    except InstantiationException as e:  # an invalid module.* / optimizer.* / scheduler.* value
-        raise ConfigError(str(e.__cause__ or e)) from e
+    module: PairModule = checked(lambda: instantiate(  # an invalid module.* / optimizer.* / scheduler.* value
+        cfg.module, encoder=encoder, losses={name: task.loss for name, task in tasks.items()},
+        max_grad_norm=max_grad_norm,
+        gather_across_devices={name: task.gather_across_devices for name, task in tasks.items()}))
 
     loggers = _instantiate_all(cfg.get("logger"))
     for logger in loggers:
