@@ -23,12 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 FAST = ["model=tiny", "logger=csv", "num_workers=0", "trainer.enable_progress_bar=false"]
 
 
-def compose_cfg(overrides: list[str], run_dir: Path):
-    """The config `python train.py <overrides>` would run, with its output dir set to run_dir."""
+def compose_cfg(overrides: list[str], run_dir: Path, config_name: str = "train"):
+    """The config `python train.py <overrides>` (or eval.py, mine.py: `config_name`) would run, with its output
+    dir set to run_dir."""
     register()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=[*overrides, f"hydra.run.dir={run_dir}"], return_hydra_config=True)
+        cfg = compose(config_name, overrides=[*overrides, f"hydra.run.dir={run_dir}"], return_hydra_config=True)
     cfg.hydra.runtime.output_dir = str(run_dir)
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):

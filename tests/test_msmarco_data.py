@@ -54,8 +54,12 @@ def test_qrels_trec_and_two_column(tmp_path):
     trec = write_lines(tmp_path / "qrels.tsv", ["1\t0\t10\t1", "1 0 11 2", "", "2 0 12 0"])
     assert read_qrels(trec) == {"1": {"10": 1, "11": 2}, "2": {"12": 0}}
     assert read_qrels(write_lines(tmp_path / "q2.tsv", ["1\t10", "1\t11"])) == {"1": {"10": 1, "11": 1}}
-    with pytest.raises(DataError, match=r"bad.tsv:2: expected 4 fields .* found 3"):
-        read_qrels(write_lines(tmp_path / "bad.tsv", ["1 0 10 1", "1 0 10"]))
+    beir = write_lines(tmp_path / "test.tsv", ["query-id\tcorpus-id\tscore", "1\t10\t1", "1\t11\t2"])
+    assert read_qrels(beir) == {"1": {"10": 1, "11": 2}}
+    with pytest.raises(DataError, match=r"bad.tsv:2: expected 4 fields .* found 5"):
+        read_qrels(write_lines(tmp_path / "bad.tsv", ["1 0 10 1", "1 0 10 1 x"]))
+    with pytest.raises(DataError, match=r"hdr.tsv:2: relevance 'score' is not an integer"):
+        read_qrels(write_lines(tmp_path / "hdr.tsv", ["1 10 1", "query-id corpus-id score"]))
     with pytest.raises(DataError, match=r"rel.tsv:1: relevance 'x' is not an integer"):
         read_qrels(write_lines(tmp_path / "rel.tsv", ["1 0 10 x"]))
 

@@ -1,8 +1,10 @@
-"""`python eval.py ...`: rerank candidates with a trained (or any) model and report IR metrics.
+"""`python eval.py ...`: measure a trained (or any) model the way the field reports it.
 
-Bi-encoders rescore by cosine similarity of query and passage embeddings, cross-encoders by
-their logit; the kind is read from the model folder (sentence-transformers modules.json: bi;
-a sequence-classification config: cross) or set with `eval.model_kind`.
+`eval=rerank` re-scores given candidates (a TREC run or a jsonl): bi-encoders by cosine similarity of
+query and passage embeddings, cross-encoders by their logit; the kind is read from the model folder
+(sentence-transformers modules.json: bi; a sequence-classification config: cross) or set with
+`eval.model_kind`. `eval=retrieve` ranks a whole corpus (BEIR folder or MS MARCO files) with a
+bi-encoder, optionally re-ranks the top with a cross-encoder, and scores the run.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import hydra
 from omegaconf import DictConfig
 
 from pairlab.atomic import write_json, write_text
+from pairlab.corpus_files import fingerprint, folder_fingerprint, read_texts
 from pairlab.data import reranking
 from pairlab.errors import ConfigError, DataError
+from pairlab.evaluation.corpus import cache_key, rerank, retrieve
 from pairlab.evaluation.rerank import RerankEvaluator
-from pairlab.evaluation.retrieval import parse_measure
+from pairlab.evaluation.retrieval import ir_metrics, parse_measure
+from pairlab.formats import check_file, read_qrels
 from pairlab.models import BiEncoder, CrossEncoder
 from pairlab.models.hub import resolve_model_path
 from pairlab.resolvers import register
@@ -41,11 +46,15 @@ def detect_kind(path: str) -> str:
                       "config.json there); set eval.model_kind=bi or eval.model_kind=cross")
 
 
-def load_encoder(name: str, kind: str | None, max_length: int | None = None) -> BiEncoder | CrossEncoder:
+def resolve(name: str) -> str:
     try:
-        path = resolve_model_path(name)
+        return resolve_model_path(name)
     except FileNotFoundError as e:
         raise ConfigError(str(e)) from e
+
+
+def load_encoder(name: str, kind: str | None, max_length: int | None = None) -> BiEncoder | CrossEncoder:
+    path = resolve(name)
     kind = kind or detect_kind(path)
     if kind == "cross":
         return CrossEncoder.from_pretrained(path, max_length=max_length)
@@ -54,12 +63,17 @@ def load_encoder(name: str, kind: str | None, max_length: int | None = None) -> 
     raise ConfigError(f"eval.model_kind={kind!r} is unknown: use bi or cross")
 
 
-def build_evaluator(cfg: DictConfig) -> RerankEvaluator:
-    for name in cfg.metrics:  # a misspelt measure fails before the model loads
+def check_metrics(names: list[str]) -> None:
+    """A misspelt measure fails before the model loads."""
+    for name in names:
         try:
             parse_measure(name)
         except ValueError as e:
             raise ConfigError(f"eval.metrics: {e}") from e
+
+
+def build_evaluator(cfg: DictConfig) -> RerankEvaluator:
+    check_metrics(cfg.metrics)
     limits = {"max_queries": cfg.max_queries, "depth": cfg.depth, "batch_size": cfg.batch_size,
               "k_values": tuple(cfg.k_values), "measures": tuple(cfg.metrics),
               "keys": {key: f"eval.{key}" for key in reranking.TRAINING_KEYS}}
@@ -81,13 +95,74 @@ def write_run(run: dict[str, dict[str, float]], path: Path, tag: str = "pairlab"
     write_text(path, "\n".join(lines) + "\n")
 
 
+def retrieval_inputs(cfg: DictConfig) -> tuple[dict[str, str], dict[str, dict[str, int]], Path]:
+    """(queries with a relevant document, qrels, corpus file) from a BEIR folder or MS MARCO-style files."""
+    if cfg.source is not None:
+        folder = Path(cfg.source)
+        corpus, queries = folder / "corpus.jsonl", folder / "queries.jsonl"
+        qrels = folder / "qrels" / f"{cfg.split}.tsv"
+        hints = dict.fromkeys(("corpus", "queries", "qrels"), f"eval.source (a BEIR folder) and eval.split={cfg.split}")
+    else:
+        missing = [k for k in ("corpus", "queries", "qrels") if cfg.get(k) is None]
+        if missing:
+            raise ConfigError(f"eval.{missing[0]} is not set: retrieval needs eval.source=<BEIR folder> or "
+                              "eval.corpus, eval.queries and eval.qrels")
+        corpus, queries, qrels = Path(cfg.corpus), Path(cfg.queries), Path(cfg.qrels)
+        hints = {k: f"eval.{k}" for k in ("corpus", "queries", "qrels")}
+    check_file(corpus, hints["corpus"])
+    judged = read_qrels(qrels, hints["qrels"])
+    texts = read_texts(queries, hints["queries"])
+    asked = [q for q in texts if any(r > 0 for r in judged.get(q, {}).values())][:cfg.max_queries]
+    if not asked:
+        raise DataError(f"{queries}: no query has a relevant document in {qrels} (check {hints['qrels']})")
+    return {q: texts[q] for q in asked}, {q: judged[q] for q in asked}, corpus
+
+
+def embeddings_folder(cfg: DictConfig, encoder: BiEncoder, corpus: Path, model_path: str) -> Path:
+    """Where the corpus embeddings live: a cache entry keyed by model and corpus versions, or the run dir."""
+    if cfg.eval.cache_dir is None:
+        return Path(cfg.paths.output_dir) / "corpus_embeddings"
+    key = cache_key(folder_fingerprint(Path(model_path)), fingerprint(corpus), encoder.max_length, encoder.pooling,
+                    encoder.normalize)
+    return Path(cfg.eval.cache_dir) / key
+
+
+def evaluate_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    ev = cfg.eval
+    check_metrics(ev.metrics)
+    queries, qrels, corpus = retrieval_inputs(ev)  # input errors surface before the model loads
+    model_path = resolve(cfg.model.name)
+    encoder = load_encoder(model_path, ev.model_kind, cfg.model.max_length)
+    if encoder.kind != "bi":
+        raise ConfigError(f"model.name={cfg.model.name!r} is a cross-encoder: eval=retrieve ranks the corpus with "
+                          "a bi-encoder; pass a cross-encoder as eval.rerank.model")
+    folder = embeddings_folder(cfg, encoder, corpus, model_path)
+    faiss = {"kind": ev.faiss.kind, "hnsw_m": ev.faiss.hnsw_m, "ef_search": ev.faiss.ef_search}
+    run, _ = retrieve(encoder, queries, corpus, folder, top_k=ev.top_k, similarity=ev.similarity, index=ev.index,
+                      faiss=faiss, batch_size=ev.batch_size, hint="eval.corpus")
+    print(f"[pairlab] corpus embeddings: {folder}")
+    metrics: dict[str, float] = {}
+    if ev.rerank.model is not None:
+        first = ir_metrics(run, qrels, tuple(ev.k_values), tuple(ev.metrics))
+        metrics.update({f"first_stage/{k}": v for k, v in first.items()})
+        cross = load_encoder(ev.rerank.model, "cross", ev.rerank.max_length)
+        run = rerank(cross, run, queries, corpus, ev.rerank.depth, ev.rerank.batch_size)
+    metrics.update(ir_metrics(run, qrels, tuple(ev.k_values), tuple(ev.metrics)))
+    return metrics, run
+
+
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    evaluator = build_evaluator(cfg.eval)  # input errors surface before the model loads
-    encoder = load_encoder(cfg.model.name, cfg.eval.model_kind, cfg.model.max_length)
-    metrics = evaluator(encoder)
+    if cfg.eval.task == "retrieve":
+        metrics, run = evaluate_retrieval(cfg)
+    elif cfg.eval.task == "rerank":
+        evaluator = build_evaluator(cfg.eval)  # input errors surface before the model loads
+        encoder = load_encoder(cfg.model.name, cfg.eval.model_kind, cfg.model.max_length)
+        metrics, run = evaluator(encoder), evaluator.last_run
+    else:
+        raise ConfigError(f"eval.task={cfg.eval.task!r} is unknown: pick eval=rerank or eval=retrieve")
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_run(evaluator.last_run, out / "run.trec")
+    write_run(run, out / "run.trec")
     write_json(out / "metrics.json", metrics)
     return metrics
 

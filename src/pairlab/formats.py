@@ -54,16 +54,23 @@ def text_lines(path: Path, hint: str | None = None) -> Iterator[tuple[str, list[
 
 
 def read_qrels(path: Path, hint: str | None = None) -> dict[str, dict[str, int]]:
-    """TREC qrels `qid 0 pid rel` or two-column `qid pid` (relevance 1) -> {qid: {pid: rel}}."""
+    """TREC qrels `qid 0 pid rel`, BEIR's `query-id corpus-id score` (header line optional) or two-column
+    `qid pid` (relevance 1) -> {qid: {pid: rel}}."""
     qrels: dict[str, dict[str, int]] = {}
-    for where, fields in text_lines(path, hint):
+    for n, (where, fields) in enumerate(text_lines(path, hint)):
         if len(fields) == 4:
             qid, _, pid, rel = fields
+            relevance = as_int(rel, "relevance", where)
+        elif len(fields) == 3:
+            if n == 0 and fields[0] == "query-id":
+                continue
+            qid, pid, rel = fields
             relevance = as_int(rel, "relevance", where)
         elif len(fields) == 2:
             (qid, pid), relevance = fields, 1
         else:
-            raise DataError(f"{where}: expected 4 fields (qid 0 pid relevance) or 2 (qid pid), found {len(fields)}")
+            raise DataError(f"{where}: expected 4 fields (qid 0 pid relevance), 3 (BEIR: qid pid relevance) or 2 "
+                            f"(qid pid), found {len(fields)}")
         qrels.setdefault(qid, {})[pid] = relevance
     if not qrels:
         raise DataError(f"{path}: no qrels rows (check {hint or 'the file'})")
