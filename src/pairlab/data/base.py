@@ -8,7 +8,7 @@ checked against the loss before anything is read or any model loads. Reading hap
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import ClassVar, Protocol
+from typing import ClassVar, Literal, Protocol
 
 from pairlab.data.example import ExampleSet, Provides
 from pairlab.protocols import Evaluator
@@ -22,6 +22,8 @@ class TaskData(Protocol):
 
     name: str
     batch_size: int
+    batch_sampler: Literal["random", "no_duplicates"] = "random"
+    """no_duplicates: no text appears twice in a (global) batch, for losses that use in-batch negatives."""
     choice_key: ClassVar[str | None] = None
     """The data's own option that selects a layout (`subset`, `mode`), when it has several."""
 
@@ -45,3 +47,12 @@ class TaskData(Protocol):
     def val_set(self) -> ExampleSet | None: ...
 
     def evaluator(self) -> Evaluator | None: ...
+
+
+BATCH_SAMPLERS = ("random", "no_duplicates")
+
+
+def check_batch_sampler(value: str) -> str:
+    if value not in BATCH_SAMPLERS:
+        raise ValueError(f"data.batch_sampler={value!r} is unknown: use {' or '.join(BATCH_SAMPLERS)}")
+    return value

@@ -110,7 +110,12 @@ class PairDataModule(pl.LightningDataModule):
         return MixtureSampler(
             sizes={name: len(s) for name, s in self.train_sets.items()},
             batch_sizes={name: task.batch_size for name, task in self.tasks.items()},
-            strategy=self.strategy, weights=self.weights, seed=self.seed, rank=rank, world_size=world_size)
+            strategy=self.strategy, weights=self.weights, seed=self.seed, rank=rank, world_size=world_size,
+            no_duplicates=[name for name, task in self.tasks.items() if task.batch_sampler == "no_duplicates"],
+            texts=self._row_texts)
+
+    def _row_texts(self, task: str, row: int) -> tuple[str, ...]:
+        return self.train_sets[task][row].texts
 
     def _consumed_this_epoch(self) -> int:
         """Batches of the current epoch already trained on (checkpoints are taken after a batch's step)."""

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from pairlab.data import reranking
-from pairlab.data.base import TaskData
+from pairlab.data.base import TaskData, check_batch_sampler
 from pairlab.data.example import ExampleSet, Provides
 from pairlab.data.indexed import KeyedTsv
 from pairlab.data.msmarco.files import (
@@ -72,7 +72,8 @@ class MsMarcoSource(TaskData):
 
     def __init__(self, name: str, batch_size: int, source: str | None, collection: str | None,
                  queries: str | None, hub_subset: str | None, max_examples: int | None, val_size: int,
-                 eval_batch_size: int, dev: Mapping[str, Any] | None, on_bad_row: str = "error") -> None:
+                 eval_batch_size: int, dev: Mapping[str, Any] | None, on_bad_row: str = "error",
+                 batch_sampler: str = "random") -> None:
         if batch_size <= 0:
             raise ValueError(f"data.batch_size must be > 0, got {batch_size}")
         unknown = sorted(set(dev or {}) - set(DEV_KEYS))
@@ -83,6 +84,7 @@ class MsMarcoSource(TaskData):
         self.max_examples, self.val_size, self.eval_batch_size = max_examples, val_size, eval_batch_size
         self.dev = dict(dev or {})
         self.bad_rows = BadRows(on_bad_row)
+        self.batch_sampler = check_batch_sampler(batch_sampler)
         self._sets: tuple[ExampleSet, ExampleSet | None] | None = None
         self._evaluator: RerankEvaluator | None = None
 
@@ -199,13 +201,14 @@ class MsMarcoData(MsMarcoSource):
                  collection: str | None = "collection.tsv", queries: str | None = "queries.train.tsv",
                  triples: str | None = "qidpidtriples.train.full.2.tsv.gz", hub_subset: str | None = None,
                  max_examples: int | None = None, val_size: int = 1000, eval_batch_size: int = 64,
-                 dev: Mapping[str, Any] | None = None, on_bad_row: str = "error") -> None:
+                 dev: Mapping[str, Any] | None = None, on_bad_row: str = "error",
+                 batch_sampler: str = "random") -> None:
         if mode not in (None, "pointwise", "listwise"):
             raise ValueError(f"data.mode={mode!r} is unknown: use pointwise or listwise")
         if negatives_per_positive < 1:
             raise ValueError(f"data.negatives_per_positive must be >= 1, got {negatives_per_positive}")
         super().__init__(name, batch_size, source, collection, queries, hub_subset, max_examples, val_size,
-                         eval_batch_size, dev, on_bad_row)
+                         eval_batch_size, dev, on_bad_row, batch_sampler)
         self.mode, self.k, self.triples = mode, negatives_per_positive, triples
 
     choice_key = "mode"  # compose-time validation picks the mode the loss needs when data.mode is null
@@ -290,9 +293,10 @@ class MsMarcoKDData(MsMarcoSource):
                  collection: str | None = "collection.tsv", queries: str | None = "queries.train.tsv",
                  teacher_scores: str | None = "bert_cat_ensemble_msmarcopassage_train_scores_ids.tsv",
                  hub_subset: str | None = None, max_examples: int | None = None, val_size: int = 1000,
-                 eval_batch_size: int = 64, dev: Mapping[str, Any] | None = None, on_bad_row: str = "error") -> None:
+                 eval_batch_size: int = 64, dev: Mapping[str, Any] | None = None, on_bad_row: str = "error",
+                 batch_sampler: str = "random") -> None:
         super().__init__(name, batch_size, source, collection, queries, hub_subset, max_examples, val_size,
-                         eval_batch_size, dev, on_bad_row)
+                         eval_batch_size, dev, on_bad_row, batch_sampler)
         self.teacher_scores = teacher_scores
 
     @property
