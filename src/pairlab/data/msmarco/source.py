@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from pairlab.data import reranking
+from pairlab.data import reranking, retrieval
 from pairlab.data.base import TaskData, check_batch_sampler
 from pairlab.data.example import ExampleSet, Provides
 from pairlab.data.indexed import KeyedTsv
@@ -51,11 +51,12 @@ from pairlab.data.msmarco.sets import (
 )
 from pairlab.data.tabular import BadRows, SkipBadRows
 from pairlab.errors import DataError
-from pairlab.evaluation.rerank import RerankEvaluator
+from pairlab.protocols import Evaluator
 
 log = logging.getLogger(__name__)
 
-DEV_KEYS = ("queries", "qrels", "run", "candidates", "max_queries", "depth")
+DEV_KEYS = ("queries", "qrels", "run", "candidates", "max_queries", "depth", "corpus", "distractors", "seed",
+            "similarity")
 
 
 def resolve_path(value: str | os.PathLike | None, root: Path | None = None) -> Path | None:
@@ -86,7 +87,7 @@ class MsMarcoSource(TaskData):
         self.bad_rows = BadRows(on_bad_row)
         self.batch_sampler = check_batch_sampler(batch_sampler)
         self._sets: tuple[ExampleSet, ExampleSet | None] | None = None
-        self._evaluator: RerankEvaluator | None = None
+        self._evaluator: Evaluator | None = None
 
     # ---- where the data is ------------------------------------------------------------------
     @property
@@ -168,21 +169,30 @@ class MsMarcoSource(TaskData):
         """The held-out tail of the training rows (`val_size`, at most a fifth), for the validation loss."""
         return self._load()[1]
 
-    def evaluator(self) -> RerankEvaluator | None:
-        """Reranking of the dev candidates (`dev.run` + collection + `dev.queries`, or `dev.candidates`
-        jsonl) judged by `dev.qrels`; None when neither candidates nor a run are configured."""
-        if self._evaluator is not None or (self.dev.get("run") is None and self.dev.get("candidates") is None):
+    def evaluator(self) -> Evaluator | None:
+        """Retrieval from `dev.corpus` (sampled: `dev.max_queries` queries, their judged passages and
+        `dev.distractors` others) when it is set; else reranking of the dev candidates (`dev.run` + collection
+        + `dev.queries`, or `dev.candidates` jsonl). Judged by `dev.qrels`; None when none is configured."""
+        if self._evaluator is not None:
             return self._evaluator
-        qrels = self.path("dev.qrels", self.dev.get("qrels"))
-        limits = {"max_queries": self.dev.get("max_queries"), "depth": self.dev.get("depth"),
+        dev = self.dev
+        if dev.get("corpus") is None and dev.get("run") is None and dev.get("candidates") is None:
+            return None
+        qrels = self.path("dev.qrels", dev.get("qrels"))
+        if dev.get("corpus") is not None:
+            self._evaluator = retrieval.corpus_evaluator(
+                self.path("dev.queries", dev.get("queries")), qrels, self.path("dev.corpus", dev["corpus"]),
+                max_queries=dev.get("max_queries"), distractors=dev.get("distractors"), seed=dev.get("seed") or 0,
+                similarity=dev.get("similarity") or "cos", batch_size=self.eval_batch_size)
+            return self._evaluator
+        limits = {"max_queries": dev.get("max_queries"), "depth": dev.get("depth"),
                   "batch_size": self.eval_batch_size}
-        if self.dev.get("candidates") is not None:
-            self._evaluator = reranking.from_jsonl(self.path("dev.candidates", self.dev["candidates"]), qrels,
-                                                         **limits)
+        if dev.get("candidates") is not None:
+            self._evaluator = reranking.from_jsonl(self.path("dev.candidates", dev["candidates"]), qrels, **limits)
         else:
             self._evaluator = reranking.from_run(
-                self.path("dev.run", self.dev["run"]), self.path("collection", self.collection),
-                self.path("dev.queries", self.dev.get("queries")), qrels, **limits)
+                self.path("dev.run", dev["run"]), self.path("collection", self.collection),
+                self.path("dev.queries", dev.get("queries")), qrels, **limits)
         return self._evaluator
 
 
