@@ -19,8 +19,8 @@ TRAINING_KEYS = {"queries": "data.dev.queries", "qrels": "data.dev.qrels", "corp
 
 def sampled_corpus(corpus: Path, judged: set[str], distractors: int | None, seed: int,
                    hint: str | None = None) -> dict[str, str]:
-    """The `judged` documents (all must be there) plus `distractors` other rows drawn uniformly (seeded) from the corpus file;
-    all rows when `distractors` is None. Two streaming passes; only the kept texts are held."""
+    """The `judged` documents (all must be there) plus `distractors` other rows drawn uniformly (seeded) from
+    the corpus file; all rows when `distractors` is None. Two streaming passes; only the kept texts are held."""
     if distractors is None:
         return dict(iter_texts(corpus, hint))
     rows = count_rows(corpus)
