@@ -12,10 +12,10 @@ import pytest
 import torch
 from helpers import ROOT
 
-from pairlab.evaluate import detect_kind
 from pairlab.evaluation.retrieval import ir_metrics
 from pairlab.export import export_model
 from pairlab.formats import read_qrels, read_run
+from pairlab.models.loading import detect_kind
 from pairlab.resolvers import sample_path
 
 SAMPLE = sample_path("msmarco_sample")

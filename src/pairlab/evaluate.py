@@ -23,44 +23,12 @@ from pairlab.evaluation.corpus import cache_key, rerank, retrieve
 from pairlab.evaluation.rerank import RerankEvaluator
 from pairlab.evaluation.retrieval import ir_metrics, parse_measure
 from pairlab.formats import check_file, read_qrels
-from pairlab.models import BiEncoder, CrossEncoder
-from pairlab.models.hub import resolve_model_path
+from pairlab.models import BiEncoder
+from pairlab.models.loading import load_encoder, resolve
 from pairlab.resolvers import register
 from pairlab.tasks import CONF_DIR
 
 register()
-
-
-def detect_kind(path: str) -> str:
-    """"bi" for sentence-transformers folders, "cross" for sequence-classification models."""
-    folder = Path(path)
-    if (folder / "modules.json").is_file():
-        return "bi"
-    config = folder / "config.json"
-    if config.is_file():
-        architectures = json.loads(config.read_text()).get("architectures") or []
-        if any("ForSequenceClassification" in a for a in architectures):
-            return "cross"
-        return "bi"
-    raise ConfigError(f"model.name={path!r}: cannot tell a bi- from a cross-encoder (no modules.json or "
-                      "config.json there); set eval.model_kind=bi or eval.model_kind=cross")
-
-
-def resolve(name: str) -> str:
-    try:
-        return resolve_model_path(name)
-    except FileNotFoundError as e:
-        raise ConfigError(str(e)) from e
-
-
-def load_encoder(name: str, kind: str | None, max_length: int | None = None) -> BiEncoder | CrossEncoder:
-    path = resolve(name)
-    kind = kind or detect_kind(path)
-    if kind == "cross":
-        return CrossEncoder.from_pretrained(path, max_length=max_length)
-    if kind == "bi":
-        return BiEncoder.from_pretrained(path, max_length=max_length)
-    raise ConfigError(f"eval.model_kind={kind!r} is unknown: use bi or cross")
 
 
 def check_metrics(names: list[str]) -> None:

@@ -1,0 +1,45 @@
+"""Load any encoder folder or hub id for evaluation and mining, telling bi- from cross-encoders by the folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pairlab.errors import ConfigError
+from pairlab.models.bi_encoder import BiEncoder
+from pairlab.models.cross_encoder import CrossEncoder
+from pairlab.models.hub import resolve_model_path
+
+
+def detect_kind(path: str) -> str:
+    """"bi" for sentence-transformers folders, "cross" for sequence-classification models."""
+    folder = Path(path)
+    if (folder / "modules.json").is_file():
+        return "bi"
+    config = folder / "config.json"
+    if config.is_file():
+        architectures = json.loads(config.read_text()).get("architectures") or []
+        if any("ForSequenceClassification" in a for a in architectures):
+            return "cross"
+        return "bi"
+    raise ConfigError(f"model.name={path!r}: cannot tell a bi- from a cross-encoder (no modules.json or "
+                      "config.json there); set eval.model_kind=bi or eval.model_kind=cross")
+
+
+def resolve(name: str) -> str:
+    """A loadable path for a folder or hub id; a `ConfigError` naming `model.name` otherwise."""
+    try:
+        return resolve_model_path(name)
+    except FileNotFoundError as e:
+        raise ConfigError(str(e)) from e
+
+
+def load_encoder(name: str, kind: str | None, max_length: int | None = None) -> BiEncoder | CrossEncoder:
+    """A bi- or cross-encoder (`kind`, or detected from the folder) with the folder's own settings."""
+    path = resolve(name)
+    kind = kind or detect_kind(path)
+    if kind == "cross":
+        return CrossEncoder.from_pretrained(path, max_length=max_length)
+    if kind == "bi":
+        return BiEncoder.from_pretrained(path, max_length=max_length)
+    raise ConfigError(f"eval.model_kind={kind!r} is unknown: use bi or cross")

@@ -1,0 +1,150 @@
+"""`python mine.py`: hard negatives with sentence-transformers' semantics, no known positive ever a negative,
+filters respected, output that `train.py data=columns` trains on."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import ROOT, compose_cfg, train_in_process
+
+from pairlab.formats import read_qrels
+from pairlab.mine import mine
+from pairlab.resolvers import sample_path
+
+SAMPLE = Path(sample_path("msmarco_sample"))
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+MSMARCO = [f"mine.queries={SAMPLE}/queries.train.tsv", f"mine.qrels={SAMPLE}/qrels.train.tsv",
+           f"mine.corpus={SAMPLE}/collection.tsv"]
+
+
+def tsv(path: Path) -> dict[str, str]:
+    return dict(line.split("\t", 1) for line in path.read_text().splitlines())
+
+
+def sample_pairs() -> list[tuple[str, str]]:
+    queries, passages = tsv(SAMPLE / "queries.train.tsv"), tsv(SAMPLE / "collection.tsv")
+    return [(queries[q], passages[p]) for q, docs in read_qrels(SAMPLE / "qrels.train.tsv").items()
+            for p, r in docs.items() if r > 0]
+
+
+def run_mine(tmp_path: Path, name: str, overrides: list[str]) -> tuple[dict, list[dict]]:
+    out = tmp_path / f"{name}.jsonl"
+    cfg = compose_cfg([f"mine.output={out}", f"paths.output_dir={tmp_path / name}",
+                       f"mine.cache_dir={tmp_path / 'cache'}", *overrides], tmp_path / name, config_name="mine")
+    summary = mine(cfg)
+    return summary, [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def known_positives() -> dict[str, set[str]]:
+    known: dict[str, set[str]] = {}
+    for anchor, positive in sample_pairs():
+        known.setdefault(anchor, set()).add(positive)
+    return known
+
+
+SETTINGS = {"num_negatives": 5, "range_min": 2, "range_max": 40, "relative_margin": 0.05, "max_score": 0.9}
+
+
+def test_overlaps_sentence_transformers_mine_hard_negatives(tmp_path):
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.util import mine_hard_negatives
+
+    from pairlab.models.hub import resolve_model_path
+
+    pairs = sample_pairs()
+    model = SentenceTransformer(resolve_model_path(MINILM), device="cpu")
+    model.max_seq_length = 128
+    theirs = mine_hard_negatives(Dataset.from_dict({"anchor": [a for a, _ in pairs],
+                                                    "positive": [p for _, p in pairs]}),
+                                 model, corpus=list(tsv(SAMPLE / "collection.tsv").values()), output_format="triplet",
+                                 verbose=False, batch_size=64, **SETTINGS)
+    summary, ours = run_mine(tmp_path, "ours", [f"model.name={MINILM}", "model.max_length=128", *MSMARCO,
+                                                *[f"mine.{k}={v}" for k, v in SETTINGS.items()]])
+    want = {(row["anchor"], row["negative"]) for row in theirs}
+    got = {(row["anchor"], row["negative"]) for row in ours}
+    assert len(want) > 300
+    assert len(got & want) >= 0.95 * max(len(want), len(got)), (len(got & want), len(want), len(got))
+    assert summary["rows"] == len(ours) and summary["skipped_candidates"]["relative_margin"]["count"] > 0
+
+
+def test_no_known_positive_is_a_negative_and_the_filters_hold(tmp_path):
+    overrides = [f"model.name={MINILM}", "model.max_length=128", *MSMARCO, "mine.format=n-tuple-scores",
+                 "mine.num_negatives=3", "mine.range_max=30", "mine.absolute_margin=0.05", "mine.min_score=0.1",
+                 "mine.max_score=0.8"]
+    summary, rows = run_mine(tmp_path, "scores", overrides)
+    known = known_positives()
+    assert rows and summary["anchors"] == 150
+    for row in rows:
+        negatives = [row[f"negative_{k}"] for k in (1, 2, 3)]
+        assert not set(negatives) & known[row["anchor"]]  # no positive of the anchor, from any of its pairs
+        pos, *neg = row["scores"]
+        assert neg == sorted(neg, reverse=True)
+        assert all(0.1 <= s <= 0.8 and s + 0.05 <= pos + 1e-6 for s in neg), row["scores"]
+    saved = json.loads((tmp_path / "scores.summary.json").read_text())
+    assert saved == summary and saved["anchors_with_3_negatives"] <= 150
+    # random sampling is seeded: the same seed gives the same rows
+    again = [run_mine(tmp_path, f"random{i}", [*overrides, "mine.sampling_strategy=random"])[1] for i in (1, 2)]
+    assert again[0] == again[1] and again[0] != rows
+
+
+def test_a_pairs_file_with_duplicate_anchors_keeps_every_positive_out(tmp_path):
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [("how do i cook rice", "boil rice in water"), ("how do i cook rice", "steam the rice"),
+            ("how do i bake bread", "knead the dough"), ("best way to learn piano", "practice scales daily"),
+            ("best way to learn guitar", "practice chords daily"), ("how do i cook pasta", "boil pasta in water")]
+    pairs.write_text("".join(json.dumps({"anchor": a, "positive": p}) + "\n" for a, p in rows))
+    summary, mined = run_mine(tmp_path, "pairs", [f"model.name={MINILM}", f"mine.source={pairs}",
+                                                  "mine.num_negatives=2"])
+    for row in mined:
+        assert row["negative"] not in {p for a, p in rows if a == row["anchor"]}
+    assert {r["anchor"] for r in mined} == {a for a, _ in rows} and summary["anchors"] == 5
+
+
+def test_faiss_index_mines_the_same_negatives(tmp_path, tiny_bi):
+    from pairlab.export import export_model
+
+    model = export_model(tiny_bi, tmp_path / "bi")
+    args = [f"model.name={model}", *MSMARCO, "mine.num_negatives=3"]
+    _, exact = run_mine(tmp_path, "exact", args)
+    _, flat = run_mine(tmp_path, "flat", [*args, "mine.index=faiss"])
+    assert [r["negative"] for r in exact] == [r["negative"] for r in flat]
+
+
+@pytest.mark.parametrize("fmt,loss", [("triplet", "mnrl"), ("n-tuple", "mnrl"), ("n-tuple-scores", "margin_mse")])
+def test_train_reads_the_mined_file(tmp_path, tiny_bi, fmt, loss):
+    from pairlab.export import export_model
+
+    model = export_model(tiny_bi, tmp_path / "bi")
+    _, rows = run_mine(tmp_path, "mined", [f"model.name={model}", *MSMARCO, f"mine.format={fmt}",
+                                           "mine.num_negatives=2"])
+    assert rows
+    dev = [f"data.dev.corpus={SAMPLE}/collection.tsv", f"data.dev.queries={SAMPLE}/queries.dev.tsv",
+           f"data.dev.qrels={SAMPLE}/qrels.dev.tsv", "trainer.val_check_interval=3"]
+    train_in_process(["data=columns", f"data.source={tmp_path / 'mined.jsonl'}", f"loss={loss}",
+                      "data.batch_size=8", "data.val_size=16", "trainer.max_steps=3", *dev], tmp_path / "run")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "val/loss" in metrics and 0 < metrics["val/mrr@10"] <= 1
+
+
+def test_bad_mining_input_is_one_line(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, str(ROOT / "mine.py"), f"model.name={MINILM}",
+                             f"mine.output={tmp_path / 'out.csv'}", f"mine.source={SAMPLE}/qrels.train.tsv",
+                             f"hydra.run.dir={tmp_path / 'r'}"], cwd=ROOT, env=env, text=True, capture_output=True,
+                            timeout=300)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"pairlab: mine.output='{tmp_path / 'out.csv'}': name a .jsonl or .parquet file")
+    result = subprocess.run([sys.executable, str(ROOT / "mine.py"), f"model.name={MINILM}",
+                             f"mine.output={tmp_path / 'out.jsonl'}", "mine.range_min=5", "mine.range_max=6",
+                             f"mine.source={tmp_path}", f"hydra.run.dir={tmp_path / 'r'}"], cwd=ROOT, env=env,
+                            text=True, capture_output=True, timeout=300)
+    assert result.stderr.strip().splitlines()[-1].startswith("pairlab: ")
+    assert not (tmp_path / "out.jsonl").exists()
+
