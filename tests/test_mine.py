@@ -110,7 +110,7 @@ def test_faiss_index_mines_the_same_negatives(tmp_path, tiny_bi):
     from pairlab.export import export_model
 
     model = export_model(tiny_bi, tmp_path / "bi")
-    args = [f"model.name={model}", *MSMARCO, "mine.num_negatives=3"]
+    args = [f"model.name={model}", *MSMARCO, "mine.num_negatives=3", "mine.precision=fp32"]
     _, exact = run_mine(tmp_path, "exact", args)
     _, flat = run_mine(tmp_path, "flat", [*args, "mine.index=faiss"])
     assert [r["negative"] for r in exact] == [r["negative"] for r in flat]

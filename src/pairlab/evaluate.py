@@ -25,8 +25,9 @@ from pairlab.evaluation.retrieval import ir_metrics, parse_measure
 from pairlab.formats import check_file, read_qrels
 from pairlab.models import BiEncoder
 from pairlab.models.loading import load_encoder, resolve
+from pairlab.models.precision import inference_precision, pick_device, resolve_precision
 from pairlab.resolvers import register
-from pairlab.tasks import CONF_DIR
+from pairlab.tasks import CONF_DIR, checked
 
 register()
 
@@ -86,12 +87,12 @@ def retrieval_inputs(cfg: DictConfig) -> tuple[dict[str, str], dict[str, dict[st
     return {q: texts[q] for q in asked}, {q: judged[q] for q in asked}, corpus
 
 
-def embeddings_folder(cfg: DictConfig, encoder: BiEncoder, corpus: Path, model_path: str) -> Path:
+def embeddings_folder(cfg: DictConfig, encoder: BiEncoder, corpus: Path, model_path: str, precision: str) -> Path:
     """Where the corpus embeddings live: a cache entry keyed by model and corpus versions, or the run dir."""
     if cfg.eval.cache_dir is None:
         return Path(cfg.paths.output_dir) / "corpus_embeddings"
     key = cache_key(folder_fingerprint(Path(model_path)), fingerprint(corpus), encoder.max_length, encoder.pooling,
-                    encoder.normalize)
+                    encoder.normalize, precision)
     return Path(cfg.eval.cache_dir) / key
 
 
@@ -100,21 +101,25 @@ def evaluate_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, dic
     check_metrics(ev.metrics)
     queries, qrels, corpus = retrieval_inputs(ev)  # input errors surface before the model loads
     model_path = resolve(cfg.model.name)
-    encoder = load_encoder(model_path, ev.model_kind, cfg.model.max_length)
+    device = pick_device(ev.device)
+    encoder = load_encoder(model_path, ev.model_kind, cfg.model.max_length, device)
     if encoder.kind != "bi":
         raise ConfigError(f"model.name={cfg.model.name!r} is a cross-encoder: eval=retrieve ranks the corpus with "
                           "a bi-encoder; pass a cross-encoder as eval.rerank.model")
-    folder = embeddings_folder(cfg, encoder, corpus, model_path)
+    precision = checked(lambda: resolve_precision(ev.precision, device))
+    folder = embeddings_folder(cfg, encoder, corpus, model_path, precision)
     faiss = {"kind": ev.faiss.kind, "hnsw_m": ev.faiss.hnsw_m, "ef_search": ev.faiss.ef_search}
-    run, _ = retrieve(encoder, queries, corpus, folder, top_k=ev.top_k, similarity=ev.similarity, index=ev.index,
-                      faiss=faiss, batch_size=ev.batch_size, hint="eval.corpus")
+    with inference_precision(ev.precision, device):
+        run, _ = retrieve(encoder, queries, corpus, folder, top_k=ev.top_k, similarity=ev.similarity,
+                          index=ev.index, faiss=faiss, batch_size=ev.batch_size, hint="eval.corpus")
     print(f"[pairlab] corpus embeddings: {folder}")
     metrics: dict[str, float] = {}
     if ev.rerank.model is not None:
         first = ir_metrics(run, qrels, tuple(ev.k_values), tuple(ev.metrics))
         metrics.update({f"first_stage/{k}": v for k, v in first.items()})
-        cross = load_encoder(ev.rerank.model, "cross", ev.rerank.max_length)
-        run = rerank(cross, run, queries, corpus, ev.rerank.depth, ev.rerank.batch_size)
+        cross = load_encoder(ev.rerank.model, "cross", ev.rerank.max_length, device)
+        with inference_precision(ev.precision, device):
+            run = rerank(cross, run, queries, corpus, ev.rerank.depth, ev.rerank.batch_size)
     metrics.update(ir_metrics(run, qrels, tuple(ev.k_values), tuple(ev.metrics)))
     return metrics, run
 
@@ -124,8 +129,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         metrics, run = evaluate_retrieval(cfg)
     elif cfg.eval.task == "rerank":
         evaluator = build_evaluator(cfg.eval)  # input errors surface before the model loads
-        encoder = load_encoder(cfg.model.name, cfg.eval.model_kind, cfg.model.max_length)
-        metrics, run = evaluator(encoder), evaluator.last_run
+        device = pick_device(cfg.eval.device)
+        encoder = load_encoder(cfg.model.name, cfg.eval.model_kind, cfg.model.max_length, device)
+        with inference_precision(cfg.eval.precision, device):
+            metrics, run = evaluator(encoder), evaluator.last_run
     else:
         raise ConfigError(f"eval.task={cfg.eval.task!r} is unknown: pick eval=rerank or eval=retrieve")
     out = Path(cfg.paths.output_dir)

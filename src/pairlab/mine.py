@@ -19,6 +19,7 @@ from pairlab.errors import ConfigError, DataError
 from pairlab.formats import read_qrels
 from pairlab.mining import Corpus, MiningSettings, embeddings_key, mine_hard_negatives
 from pairlab.models.loading import load_encoder, resolve
+from pairlab.models.precision import inference_precision, pick_device, resolve_precision
 from pairlab.resolvers import register
 from pairlab.tasks import CONF_DIR, checked
 
@@ -91,13 +92,16 @@ def mine(cfg: DictConfig) -> dict:
     pairs = read_pairs(m)  # input errors surface before the model loads
     corpus = Corpus(corpus_stream(m, [p for _, p in pairs]))
     model_path = resolve(cfg.model.name)
-    encoder = load_encoder(model_path, "bi", cfg.model.max_length)
-    cross = load_encoder(m.cross_encoder, "cross") if m.cross_encoder else None
-    key = embeddings_key(f"{folder_fingerprint(Path(model_path))}|{encoder.max_length}", corpus)
+    device = pick_device(m.device)
+    encoder = load_encoder(model_path, "bi", cfg.model.max_length, device)
+    cross = load_encoder(m.cross_encoder, "cross", device=device) if m.cross_encoder else None
+    precision = resolve_precision(m.precision, device)
+    key = embeddings_key(f"{folder_fingerprint(Path(model_path))}|{encoder.max_length}|{precision}", corpus)
     folder = Path(m.cache_dir) / key if m.cache_dir else Path(cfg.paths.output_dir) / "corpus_embeddings"
     faiss = {"kind": m.faiss.kind, "hnsw_m": m.faiss.hnsw_m, "ef_search": m.faiss.ef_search}
-    mined = checked(lambda: mine_hard_negatives(pairs, encoder, corpus, folder, settings, cross_encoder=cross,
-                                                batch_size=m.batch_size, index=m.index, faiss=faiss))
+    with inference_precision(m.precision, device):
+        mined = checked(lambda: mine_hard_negatives(pairs, encoder, corpus, folder, settings, cross_encoder=cross,
+                                                    batch_size=m.batch_size, index=m.index, faiss=faiss))
     write_rows(mined.rows, output)
     summary = {"output": str(output), "format": settings.format, **mined.summary(settings)}
     write_json(output.with_name(f"{output.stem}.summary.json"), summary)

@@ -1,8 +1,9 @@
 """Retrieval from a corpus: a bi-encoder ranks every document for every query, optionally a
 cross-encoder re-ranks each query's top documents, and the run is scored with `ir_metrics`.
 
-`retrieve` works on a corpus file of any size (embeddings on disk, see `pairlab.evaluation.dense`);
-`CorpusRetrievalEvaluator` holds a small corpus in memory for validation during training.
+`retrieve` works on a corpus file of any size (embeddings on disk, see `pairlab.evaluation.dense`): memory
+grows with the run (queries x top_k), not with the corpus. `CorpusRetrievalEvaluator` holds a small corpus
+in memory for validation during training.
 """
 
 from __future__ import annotations
@@ -35,16 +36,16 @@ def cache_key(*parts: object) -> str:
     return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:24]
 
 
-def rows_of(corpus: Path, indices: Iterable[int]) -> dict[int, tuple[str, str]]:
-    """{row index: (id, text)} for the wanted rows, in one pass over the file."""
+def ids_at(corpus: Path, indices: Iterable[int]) -> dict[int, str]:
+    """{row index: document id} for the wanted rows, in one pass over the file."""
     wanted = set(indices)
-    found: dict[int, tuple[str, str]] = {}
+    found: dict[int, str] = {}
     if not wanted:
         return found
     last = max(wanted)
-    for i, row in enumerate(iter_texts(corpus)):
+    for i, (doc_id, _) in enumerate(iter_texts(corpus)):
         if i in wanted:
-            found[i] = row
+            found[i] = doc_id
         if i >= last:
             break
     return found
@@ -62,7 +63,7 @@ def retrieve(encoder: Encoder, queries: Mapping[str, str], corpus: Path, folder:
         scores, indices = faiss_search(query_emb, embeddings, top_k, similarity, **dict(faiss or {}))
     else:
         raise ValueError(f"index={index!r} is unknown: use exact or faiss")
-    ids = {i: doc_id for i, (doc_id, _) in rows_of(corpus, indices[indices >= 0].tolist()).items()}
+    ids = ids_at(corpus, indices[indices >= 0].unique().tolist())
     run = {qid: {ids[i]: s for i, s in zip(row_idx, row_scores, strict=True) if i >= 0}
            for qid, row_idx, row_scores in zip(queries, indices.tolist(), scores.tolist(), strict=True)}
     return run, embeddings

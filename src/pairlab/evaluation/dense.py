@@ -8,6 +8,8 @@ builds a faiss index instead (flat or HNSW; its memory grows with the corpus, as
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -60,8 +62,15 @@ class EmbeddingFile:
         return out
 
 
+def release_freed_memory() -> None:
+    """Hand freed heap pages back to the OS: glibc keeps them after many variable-shape batches, and the
+    process would grow with the corpus (a no-op where libc has no malloc_trim)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def write_embeddings(encoder: Encoder, texts: Iterable[str], folder: Path, batch_size: int = 64,
-                     window: int = 16384, total: int | None = None, desc: str = "encode corpus") -> EmbeddingFile:
+                     window: int = 4096, total: int | None = None, desc: str = "encode corpus") -> EmbeddingFile:
     """Encode `texts` into `folder` (replaced atomically), `window` texts in memory at a time."""
     stream = iter(texts)
     n, dim = 0, None
@@ -73,6 +82,7 @@ def write_embeddings(encoder: Encoder, texts: Iterable[str], folder: Path, batch
             f.write(np.ascontiguousarray(embeddings, dtype=np.float32).tobytes())
             n += len(chunk)
             bar.update(len(chunk))
+            release_freed_memory()
         f.flush()
         if dim is None:
             raise ValueError("no texts to encode")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
 from pairlab.errors import ConfigError
 from pairlab.models.bi_encoder import BiEncoder
 from pairlab.models.cross_encoder import CrossEncoder
@@ -34,12 +36,14 @@ def resolve(name: str) -> str:
         raise ConfigError(str(e)) from e
 
 
-def load_encoder(name: str, kind: str | None, max_length: int | None = None) -> BiEncoder | CrossEncoder:
-    """A bi- or cross-encoder (`kind`, or detected from the folder) with the folder's own settings."""
+def load_encoder(name: str, kind: str | None, max_length: int | None = None,
+                 device: torch.device | str = "cpu") -> BiEncoder | CrossEncoder:
+    """A bi- or cross-encoder (`kind`, or detected from the folder) with the folder's own settings, on
+    `device`; BERT-layout bi-encoders skip padding tokens (same embeddings, less work)."""
     path = resolve(name)
     kind = kind or detect_kind(path)
     if kind == "cross":
-        return CrossEncoder.from_pretrained(path, max_length=max_length)
+        return CrossEncoder.from_pretrained(path, max_length=max_length).to(device)
     if kind == "bi":
-        return BiEncoder.from_pretrained(path, max_length=max_length)
+        return BiEncoder.from_pretrained(path, max_length=max_length, unpad=True).to(device)
     raise ConfigError(f"eval.model_kind={kind!r} is unknown: use bi or cross")
