@@ -4,7 +4,7 @@ encode: the packaged all-MiniLM-L6-v2 embeds the same passages with `SentenceTra
     with pairlab's `BiEncoder.encode` as `eval=retrieve` / `mine.py` load it (unpadded BERT layers): fp32
     (`precision=fp32`), bf16 autocast (`precision=bf16`; `auto` picks it where the hardware has bf16 units),
     and fp32 with padding (a plain forward). Batch `--batch-size`, max length 256, `--threads` torch threads,
-    one process, contenders interleaved over `--repeats` rounds after a warm-up; passages are MS MARCO's
+    one process, contenders interleaved over `--repeats` rounds (order rotating) after a warm-up; passages are MS MARCO's
     from `--passages` files when they exist (real lengths), else generated. Reports texts/s (median) and the
     largest cosine distance of each pairlab variant's embeddings to sentence-transformers'.
 memory: for each corpus size, a fresh process runs pairlab's retrieval path (`pairlab.evaluation.corpus.retrieve`:
@@ -97,8 +97,10 @@ def bench_encode(args: argparse.Namespace) -> dict:
         run()
     times: dict[str, list[float]] = {name: [] for name in contenders}
     outputs = {}
-    for _ in range(args.repeats):
-        for name, run in contenders.items():
+    names = list(contenders)
+    for round_ in range(args.repeats):  # the order rotates: no contender always follows the bf16 one
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            run = contenders[name]
             if device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()

@@ -148,3 +148,22 @@ def test_bad_mining_input_is_one_line(tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith("pairlab: ")
     assert not (tmp_path / "out.jsonl").exists()
 
+
+
+def test_a_cross_encoder_rescores_and_its_scores_are_filtered(tmp_path, tiny_bi, tiny_cross):
+    import torch
+
+    from pairlab.export import export_model
+
+    with torch.no_grad():
+        tiny_cross.transformer.classifier.weight.normal_(0, 1.0)
+    bi, cross = export_model(tiny_bi, tmp_path / "bi"), export_model(tiny_cross, tmp_path / "cross")
+    summary, rows = run_mine(tmp_path, "ce", [f"model.name={bi}", *MSMARCO, f"mine.cross_encoder={cross}",
+                                              "mine.format=n-tuple-scores", "mine.num_negatives=2",
+                                              "mine.max_score=0.0", "mine.range_max=30", "mine.precision=fp32"])
+    assert rows and summary["skipped_candidates"]["max_score"]["count"] > 0
+    for row in rows[:20]:
+        pos, *neg = row["scores"]
+        assert all(s <= 0.0 for s in neg)
+        want = tiny_cross.score([row["anchor"]] * 3, [row["positive"], row["negative_1"], row["negative_2"]])
+        assert torch.allclose(torch.tensor([pos, *neg]), want, atol=1e-4)

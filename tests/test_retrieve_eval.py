@@ -177,3 +177,13 @@ def test_retrieve_input_errors_are_one_line(tmp_path, bi_dir, cross_dir):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"pairlab: {bad}:2: expected a JSON object with \"_id\""), last
     assert not list((tmp_path / "c").iterdir())  # nothing half-written in the cache
+
+
+def test_bf16_encoding_is_cached_apart_and_close_to_fp32(tmp_path, bi_dir):
+    fp32 = retrieve(tmp_path, "fp32", [f"model.name={bi_dir}", *MSMARCO_FILES])
+    bf16 = retrieve(tmp_path, "bf16", [f"model.name={bi_dir}", *MSMARCO_FILES, "eval.precision=bf16"])
+    assert len(list((tmp_path / "cache").iterdir())) == 2  # bf16 embeddings never stand in for fp32 ones
+    assert abs(fp32["recall@100"] - bf16["recall@100"]) <= 0.1
+    first = [line.split()[2] for line in (tmp_path / "fp32" / "run.trec").read_text().splitlines()[:1000]]
+    second = [line.split()[2] for line in (tmp_path / "bf16" / "run.trec").read_text().splitlines()[:1000]]
+    assert first != second or fp32 == bf16  # bf16 really ran (or changed nothing at all)

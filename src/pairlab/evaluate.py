@@ -99,6 +99,9 @@ def embeddings_folder(cfg: DictConfig, encoder: BiEncoder, corpus: Path, model_p
 def evaluate_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     ev = cfg.eval
     check_metrics(ev.metrics)
+    for key, allowed in (("index", ("exact", "faiss")), ("similarity", ("cos", "dot"))):
+        if ev[key] not in allowed:
+            raise ConfigError(f"eval.{key}={ev[key]!r} is unknown: use {' or '.join(allowed)}")
     queries, qrels, corpus = retrieval_inputs(ev)  # input errors surface before the model loads
     model_path = resolve(cfg.model.name)
     device = pick_device(ev.device)
@@ -108,10 +111,9 @@ def evaluate_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, dic
                           "a bi-encoder; pass a cross-encoder as eval.rerank.model")
     precision = checked(lambda: resolve_precision(ev.precision, device))
     folder = embeddings_folder(cfg, encoder, corpus, model_path, precision)
-    faiss = {"kind": ev.faiss.kind, "hnsw_m": ev.faiss.hnsw_m, "ef_search": ev.faiss.ef_search}
     with inference_precision(ev.precision, device):
         run, _ = retrieve(encoder, queries, corpus, folder, top_k=ev.top_k, similarity=ev.similarity,
-                          index=ev.index, faiss=faiss, batch_size=ev.batch_size, hint="eval.corpus")
+                          index=ev.index, faiss=ev.faiss, batch_size=ev.batch_size, hint="eval.corpus")
     print(f"[pairlab] corpus embeddings: {folder}")
     metrics: dict[str, float] = {}
     if ev.rerank.model is not None:

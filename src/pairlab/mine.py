@@ -98,10 +98,9 @@ def mine(cfg: DictConfig) -> dict:
     precision = resolve_precision(m.precision, device)
     key = embeddings_key(f"{folder_fingerprint(Path(model_path))}|{encoder.max_length}|{precision}", corpus)
     folder = Path(m.cache_dir) / key if m.cache_dir else Path(cfg.paths.output_dir) / "corpus_embeddings"
-    faiss = {"kind": m.faiss.kind, "hnsw_m": m.faiss.hnsw_m, "ef_search": m.faiss.ef_search}
     with inference_precision(m.precision, device):
         mined = checked(lambda: mine_hard_negatives(pairs, encoder, corpus, folder, settings, cross_encoder=cross,
-                                                    batch_size=m.batch_size, index=m.index, faiss=faiss))
+                                                    batch_size=m.batch_size, index=m.index, faiss=m.faiss))
     write_rows(mined.rows, output)
     summary = {"output": str(output), "format": settings.format, **mined.summary(settings)}
     write_json(output.with_name(f"{output.stem}.summary.json"), summary)

@@ -55,6 +55,8 @@ class MiningSettings:
             raise ValueError(f"mine.sampling_strategy={self.sampling_strategy!r} is unknown: use top or random")
         if self.format not in FORMATS:
             raise ValueError(f"mine.format={self.format!r} is unknown: use one of {', '.join(FORMATS)}")
+        if self.similarity not in ("cos", "dot"):
+            raise ValueError(f"mine.similarity={self.similarity!r} is unknown: use cos or dot")
 
     @property
     def filters(self) -> dict[str, float]:
@@ -140,6 +142,10 @@ def mine_hard_negatives(
     cross_encoder: Encoder | None = None, batch_size: int = 64, index: Literal["exact", "faiss"] = "exact",
     faiss: Mapping | None = None,
 ) -> Mined:
+    """Negatives for each pair (see the module docstring); the corpus embeddings are written to `folder`
+    unless a finished encoding is there."""
+    if index not in ("exact", "faiss"):
+        raise ValueError(f"mine.index={index!r} is unknown: use exact or faiss")
     anchors = list(dict.fromkeys(a for a, _ in pairs))
     anchor_row = {a: i for i, a in enumerate(anchors)}
     positives: list[list[str]] = [[] for _ in anchors]
