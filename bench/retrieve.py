@@ -4,9 +4,9 @@ encode: the packaged all-MiniLM-L6-v2 embeds the same passages with `SentenceTra
     with pairlab's `BiEncoder.encode` as `eval=retrieve` / `mine.py` load it (unpadded BERT layers): fp32
     (`precision=fp32`), bf16 autocast (`precision=bf16`; `auto` picks it where the hardware has bf16 units),
     and fp32 with padding (a plain forward). Batch `--batch-size`, max length 256, `--threads` torch threads,
-    one process, contenders interleaved over `--repeats` rounds (order rotating) after a warm-up; passages are MS MARCO's
-    from `--passages` files when they exist (real lengths), else generated. Reports texts/s (median) and the
-    largest cosine distance of each pairlab variant's embeddings to sentence-transformers'.
+    one process, contenders interleaved over `--repeats` rounds (order rotating) after a warm-up; passages
+    are MS MARCO's from `--passages` files when they exist (real lengths), else generated. Reports texts/s
+    (median) and the largest cosine distance of each pairlab variant's embeddings to sentence-transformers'.
 memory: for each corpus size, a fresh process runs pairlab's retrieval path (`pairlab.evaluation.corpus.retrieve`:
     streamed encoding into the on-disk embedding file, then streamed exact top-1000 search for 100 queries) with
     a tiny random-init model over generated passages, and reports its peak RSS (VmHWM).

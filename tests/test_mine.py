@@ -158,12 +158,14 @@ def test_a_cross_encoder_rescores_and_its_scores_are_filtered(tmp_path, tiny_bi,
     with torch.no_grad():
         tiny_cross.transformer.classifier.weight.normal_(0, 1.0)
     bi, cross = export_model(tiny_bi, tmp_path / "bi"), export_model(tiny_cross, tmp_path / "cross")
-    summary, rows = run_mine(tmp_path, "ce", [f"model.name={bi}", *MSMARCO, f"mine.cross_encoder={cross}",
-                                              "mine.format=n-tuple-scores", "mine.num_negatives=2",
-                                              "mine.max_score=0.0", "mine.range_max=30", "mine.precision=fp32"])
-    assert rows and summary["skipped_candidates"]["max_score"]["count"] > 0
+    args = [f"model.name={bi}", *MSMARCO, f"mine.cross_encoder={cross}", "mine.format=n-tuple-scores",
+            "mine.num_negatives=2", "mine.range_max=30", "mine.precision=fp32"]
+    _, rows = run_mine(tmp_path, "ce", [*args, "mine.min_score=-1000"])  # a filter on: the candidates are rescored
+    assert rows
     for row in rows[:20]:
-        pos, *neg = row["scores"]
-        assert all(s <= 0.0 for s in neg)
         want = tiny_cross.score([row["anchor"]] * 3, [row["positive"], row["negative_1"], row["negative_2"]])
-        assert torch.allclose(torch.tensor([pos, *neg]), want, atol=1e-4)
+        assert torch.allclose(torch.tensor(row["scores"]), want, atol=1e-4)
+    threshold = sorted(row["scores"][1] for row in rows)[len(rows) // 2]
+    summary, capped = run_mine(tmp_path, "capped", [*args, f"mine.max_score={threshold}"])
+    assert capped and summary["skipped_candidates"]["max_score"]["count"] > 0
+    assert all(s <= threshold for row in capped for s in row["scores"][1:])  # the filter reads the cross scores
