@@ -151,7 +151,6 @@ def test_streamed_search_equals_search_in_memory(tmp_path):
 
     stored = write_embeddings(Fixed(), (str(i) for i in range(1000)), tmp_path / "emb", window=300)
     assert (stored.n, stored.dim) == (1000, 8)
-    assert torch.equal(torch.from_numpy(stored.rows([999, 3])), corpus[[999, 3]])
     for similarity in ("cos", "dot"):
         want = exact_search(queries, corpus, 20, similarity=similarity)
         got = search(queries, EmbeddingFile(tmp_path / "emb"), 20, similarity, block_rows=128, query_chunk=3)

@@ -50,17 +50,6 @@ class EmbeddingFile:
                 f.readinto(memoryview(block).cast("B"))
                 yield start, block
 
-    def rows(self, indices: Iterable[int]) -> np.ndarray:
-        """The rows at `indices` (any order, repeats allowed), read one by one."""
-        indices = list(indices)
-        out = np.empty((len(indices), self.dim), dtype=np.float32)
-        row_bytes = self.dim * 4
-        with open(self.folder / DATA, "rb") as f:
-            for j, i in enumerate(indices):
-                f.seek(int(i) * row_bytes)
-                f.readinto(memoryview(out[j]).cast("B"))
-        return out
-
 
 def release_freed_memory() -> None:
     """Hand freed heap pages back to the OS: glibc keeps them after many variable-shape batches, and the
