@@ -4,7 +4,7 @@ Every contender trains the same bi-encoder (the packaged all-MiniLM-L6-v2, or `-
 MultipleNegativesRankingLoss (cosine, scale 20) on the same batches of question pairs (the row order
 of pairlab's seeded mixture sampler, fed to the other two as fixed batches), batch 32, max length 32,
 AdamW lr 2e-5 (fused, weight decay 0.01 off norms/biases), gradient clipping at norm 1, fp32 on CPU
-(`--device cuda`: bf16 autocast for all three), tokenizing in the training process:
+(`--precision bf16`, the default with `--device cuda`: bf16 autocast for all three), tokenizing in the training process:
 
 - pairlab: `pairlab.train.run` on a composed Hydra config (model=minilm, loss=mnrl, data=quora on a
   jsonl of the pairs, the cpu trainer; no loggers, checkpoints, validation, export or progress bar):
@@ -201,6 +201,10 @@ class Window:
 
 
 # ---- contenders (each runs in its own subprocess) -----------------------------------------------
+def bf16(args: argparse.Namespace) -> bool:
+    return args.precision == "bf16" or (args.precision == "auto" and args.device == "cuda")
+
+
 def model_path(args: argparse.Namespace, workdir: Path) -> str:
     """The MiniLM folder, or a random-init encoder exported as a sentence-transformers folder."""
     from pairlab.models.hub import resolve_model_path
@@ -245,7 +249,8 @@ def run_pairlab(args: argparse.Namespace, pairs: list[tuple[str, str]], window: 
     with open(data_dir / "train.jsonl", "w", encoding="utf-8") as f:
         f.writelines(json.dumps({"anchor": a, "positive": p}) + "\n" for a, p in pairs)
     model = ["model=minilm"] if args.model == "minilm" else ["model=hf", f"model.name={model_path(args, workdir)}"]
-    device = ["trainer=gpu", "trainer.precision=bf16-mixed"] if args.device == "cuda" else ["trainer=cpu"]
+    device = ["trainer=gpu"] if args.device == "cuda" else ["trainer=cpu"]
+    device.append(f"trainer.precision={'bf16-mixed' if bf16(args) else '32-true'}")
     overrides = [*model, *device, f"model.max_length={args.max_length}", f"model.lr={args.lr}", "loss=mnrl",
                  "data=quora", f"data.source={data_dir}", "data.val_size=0", f"data.batch_size={args.batch_size}",
                  f"trainer.max_steps={args.warmup + args.steps}", "+trainer.limit_val_batches=0",
@@ -307,7 +312,7 @@ def run_sentence_transformers(args: argparse.Namespace, pairs: list[tuple[str, s
     training_args = SentenceTransformerTrainingArguments(
         output_dir=str(workdir / "st"), max_steps=args.warmup + args.steps, per_device_train_batch_size=args.batch_size,
         learning_rate=args.lr, weight_decay=0.01, warmup_steps=0.1, lr_scheduler_type="linear",
-        optim="adamw_torch_fused", max_grad_norm=1.0, bf16=args.device == "cuda", use_cpu=args.device == "cpu",
+        optim="adamw_torch_fused", max_grad_norm=1.0, bf16=bf16(args), use_cpu=args.device == "cpu",
         logging_strategy="no", save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True,
         dataloader_drop_last=True, dataloader_num_workers=0, seed=SEED, batch_sampler=FixedBatches)
     trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=dataset,
@@ -330,7 +335,7 @@ def run_plain(args: argparse.Namespace, pairs: list[tuple[str, str]], window: Wi
     no_decay = [p for n, p in params if p.ndim < 2 or "norm" in n.lower()]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
                                   lr=args.lr, fused=True)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.device == "cuda")
+    autocast = torch.autocast(args.device, dtype=torch.bfloat16, enabled=bf16(args))
     rows = batch_rows(len(pairs), args.batch_size)
     window.loaded()
 
@@ -391,7 +396,7 @@ def worker_argv(args: argparse.Namespace, contender: str, pairlab: list[str]) ->
     argv = [sys.executable, str(Path(__file__).resolve()), "--worker", contender, "--model", args.model,
             "--data", args.data, "--batch-size", str(args.batch_size), "--max-length", str(args.max_length),
             "--steps", str(args.steps), "--warmup", str(args.warmup), "--lr", str(args.lr),
-            "--threads", str(args.threads), "--device", args.device]
+            "--threads", str(args.threads), "--device", args.device, "--precision", args.precision]
     if args.tokenizer:
         argv += ["--tokenizer", args.tokenizer]
     if args.bimpm_path:
@@ -458,6 +463,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--threads", type=int, default=2, help="torch threads of every contender")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="every contender's precision (bf16: autocast, fp32 master weights); auto: bf16 on "
+                             "cuda, fp32 on cpu")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
     parser.add_argument("--pairlab", action="append", default=[], metavar="KEY=VALUE",
@@ -476,7 +484,8 @@ def main(argv: list[str] | None = None) -> None:
     runs.update({name: ("pairlab", overrides) for name, overrides in parse_variants(args.variant).items()})
     env = child_env(args.threads)
     print(f"{args.model}, batch {args.batch_size}, max length {args.max_length}, {args.steps} timed steps after "
-          f"{args.warmup} warm-up, {args.threads} threads, {args.device}; {data_summary(args)}", flush=True)
+          f"{args.warmup} warm-up, {args.threads} threads, {args.device}, {'bf16' if bf16(args) else 'fp32'}; "
+          f"{data_summary(args)}", flush=True)
     results: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
     print("round | contender | samples/s | peak RSS MB | load avg before | others (cores) during", flush=True)
     for round_ in range(1, args.repeats + 1):

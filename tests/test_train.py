@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
 import torch
 from helpers import train_cli, train_in_process
 
@@ -63,3 +64,41 @@ def test_cli_runs_on_a_local_kaggle_style_csv_with_wandb_offline(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "[pairlab] final:" in result.stdout and "exported model to" in result.stdout
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+
+
+def count_validations(monkeypatch) -> list[int]:
+    import pytorch_lightning as pl
+
+    steps: list[int] = []
+    original = pl.Trainer.validate
+
+    def validate(self, *args, **kwargs):
+        steps.append(self.global_step)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(pl.Trainer, "validate", validate)
+    return steps
+
+
+def test_final_metrics_reuse_the_validation_that_chose_the_last_step(tmp_path, monkeypatch):
+    validations = count_validations(monkeypatch)
+    run_dir = tmp_path / "run"
+    train_in_process(["trainer.max_epochs=1", "data.batch_size=16"], run_dir)
+    assert validations == [0]  # the baseline only: the epoch-end validation chose the final weights
+    last = [r for r in read_csv_metrics(run_dir) if r.get("val/mrr@10")][-1]
+    final = json.loads((run_dir / "metrics.json").read_text())
+    assert final["val/mrr@10"] == pytest.approx(float(last["val/mrr@10"]))
+    assert final.keys() >= {"val/loss", "val/mrr@10", "val/ap"}
+
+
+def test_final_metrics_validate_the_best_checkpoint_when_training_went_on(tmp_path, monkeypatch):
+    validations = count_validations(monkeypatch)
+    run_dir = tmp_path / "run"
+    train_in_process(["trainer.max_epochs=1", "trainer.max_steps=3", "trainer.val_check_interval=2",
+                      "data.batch_size=8", "eval_baseline=false"], run_dir)
+    best = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=False)
+    assert best["global_step"] == 2 and validations == [3]  # steps 3 ran after the best: validate it again
+    score = next(v["best_model_score"] for k, v in best["callbacks"].items() if k.startswith("ModelCheckpoint")
+                 and v["monitor"] == "val/mrr@10")
+    final = json.loads((run_dir / "metrics.json").read_text())
+    assert final["val/mrr@10"] == pytest.approx(float(score), abs=1e-6)

@@ -225,7 +225,8 @@ class PairModule(pl.LightningModule):
             encoder = ShardedEncoder(self.encoder, self.trainer.global_rank, self.trainer.world_size, self.device)
         for task, evaluator in evaluators.items():
             if id(evaluator) not in results:
-                results[id(evaluator)] = evaluator(encoder)
+                with self.trainer.precision_plugin.forward_context():  # the run's precision: bf16 runs encode in bf16
+                    results[id(evaluator)] = evaluator(encoder)
             for metric, value in results[id(evaluator)].items():
                 per_metric.setdefault(metric, []).append(value)
                 if self.multi_task:

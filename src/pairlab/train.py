@@ -25,6 +25,7 @@ from pairlab.data.datamodule import PairDataModule
 from pairlab.errors import ConfigError, DataError
 from pairlab.export import export_model
 from pairlab.models import BiEncoder, CrossEncoder
+from pairlab.models.precision import cpu_flags, native_bf16
 from pairlab.module import PairModule
 from pairlab.preemption import discard_requeue_checkpoints, resume_checkpoint
 from pairlab.resolvers import register
@@ -79,12 +80,40 @@ def trains_on_gpu(accelerator: str) -> bool:
     return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
+def precision_hint(trainer: DictConfig) -> str | None:
+    """A pointer to bf16 for a full-precision CPU run on a CPU with bf16 units (the default stays fp32:
+    the same numbers on every machine)."""
+    if trainer.accelerator != "cpu" or str(trainer.precision) not in ("32-true", "32") or not native_bf16(
+            torch.device("cpu")):
+        return None
+    units = ", ".join(sorted(cpu_flags() & {"avx512_bf16", "amx_bf16"}))
+    return (f"this CPU has bf16 matrix units ({units}): trainer.precision=bf16-mixed trains faster, with fp32 "
+            "master weights and optimizer (numbers in bench/README.md)")
+
+
 def resolve_num_workers(num_workers: int | str, accelerator: str) -> int:
     """`auto`: tokenize in the training process on CPU (on few cores, worker processes fight the
     model's threads and slow every step), in up to 4 workers when a GPU trains."""
     if num_workers != "auto":
         return int(num_workers)
     return min(4, max(0, (os.cpu_count() or 1) - 1)) if trains_on_gpu(accelerator) else 0
+
+
+def final_metrics(trainer: pl.Trainer, module: PairModule, datamodule: PairDataModule) -> dict[str, float]:
+    """The best checkpoint's validation metrics, with its weights loaded into `module`. When the best
+    checkpoint was saved after the last step, the weights in memory are its weights and the validation
+    that chose it is the final one: its metrics are reused instead of validating again."""
+    checkpoint = trainer.checkpoint_callback
+    if checkpoint is not None and checkpoint.best_model_path:
+        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
+        validated = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        if state["global_step"] == trainer.global_step and checkpoint.monitor in validated:
+            log.info("best checkpoint %s holds the final weights: its validation is the final one",
+                     checkpoint.best_model_path)
+            return validated
+        module.load_state_dict(state["state_dict"])
+        log.info("loaded best checkpoint %s", checkpoint.best_model_path)
+    return _metrics(trainer.validate(module, datamodule=datamodule, verbose=False)) if datamodule.val_sets else {}
 
 
 def run(cfg: DictConfig) -> float | None:
@@ -96,6 +125,8 @@ def run(cfg: DictConfig) -> float | None:
         torch.set_num_threads(int(cfg.threads))
 
     print(f"[pairlab] model: {describe_model(cfg.model)}", flush=True)
+    if hint := precision_hint(cfg.trainer):
+        print(f"[pairlab] {hint}", flush=True)
     tasks = build_tasks(cfg.task, model_kind(cfg.model))  # config errors surface here, before any loading
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = PairDataModule(
@@ -134,12 +165,7 @@ def run(cfg: DictConfig) -> float | None:
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     discard_requeue_checkpoints(trainer)
 
-    checkpoint = trainer.checkpoint_callback
-    if checkpoint is not None and checkpoint.best_model_path:
-        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
-        module.load_state_dict(state["state_dict"])
-        log.info("loaded best checkpoint %s", checkpoint.best_model_path)
-    final = _metrics(trainer.validate(module, datamodule=datamodule, verbose=False)) if datamodule.val_sets else {}
+    final = final_metrics(trainer, module, datamodule)
     if not trainer.is_global_zero:
         return None
     _print_metrics("final", final)

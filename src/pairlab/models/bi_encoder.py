@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from transformers import AutoModel, AutoTokenizer, BertModel, PreTrainedModel, PreTrainedTokenizerBase
 
 from pairlab.models.hub import resolve_model_path
+from pairlab.models.packed import packed_bert_forward, packed_mean, unpadded_bert_forward
 from pairlab.models.tiny import TOKENIZER, tiny_transformer
 
 Pooling = Literal["mean", "cls", "max"]
@@ -29,40 +30,6 @@ def pool(token_embeddings: Tensor, attention_mask: Tensor, mode: Pooling) -> Ten
     if mode == "max":
         return token_embeddings.masked_fill(mask == 0, torch.finfo(token_embeddings.dtype).min).max(1).values
     raise ValueError(f"model.pooling={mode!r} is unknown: use one of {', '.join(POOLINGS)}")
-
-
-def unpadded_bert_forward(bert: BertModel, features: dict[str, Tensor], bucket: int = 64) -> Tensor:
-    """A BertModel's last hidden state [B, T, D], computed on the real tokens only.
-
-    Embeddings, projections, layer norms, dropout and feed-forward are position-wise, so they run on
-    the N real tokens packed as [N, D]; only attention sees the padded [B, H, T, d] layout (keys
-    masked as in the padded forward). Same math as `bert(...)`; padding positions come back as zeros.
-    The packed rows are rounded up to a multiple of `bucket` with inert filler rows (dropped before
-    attention, never read): a few shapes instead of one per batch, so the heap does not fragment.
-    """
-    mask = features["attention_mask"].bool()
-    batch, length = mask.shape
-    rows = mask.flatten().nonzero().squeeze(1)
-    n = rows.numel()
-    filler = (-n) % bucket
-    packed = torch.cat([rows, rows.new_zeros(filler)]) if filler else rows  # filler rows: copies of row 0
-    positions = torch.arange(length, device=mask.device).expand(batch, length).flatten()[packed]
-    token_types = features.get("token_type_ids")
-    hidden = bert.embeddings(input_ids=features["input_ids"].flatten()[packed][None], position_ids=positions[None],
-                             token_type_ids=None if token_types is None else token_types.flatten()[packed][None])[0]
-    keys = mask[:, None, None, :]
-    for layer in bert.encoder.layer:
-        attn = layer.attention.self
-        heads, size = attn.num_attention_heads, attn.attention_head_size
-        qkv = torch.cat([attn.query(hidden), attn.key(hidden), attn.value(hidden)], dim=-1)
-        padded = qkv.new_zeros(batch * length, qkv.shape[-1]).index_copy(0, rows, qkv[:n])
-        q, k, v = (x.transpose(1, 2) for x in padded.view(batch, length, 3, heads, size).unbind(2))
-        context = F.scaled_dot_product_attention(q, k, v, attn_mask=keys, scale=attn.scaling,
-                                                 dropout_p=attn.dropout.p if attn.training else 0.0)
-        context = context.transpose(1, 2).reshape(batch * length, heads * size).index_select(0, packed)
-        hidden = layer.attention.output(context, hidden)
-        hidden = layer.output(layer.intermediate(hidden), hidden)
-    return hidden.new_zeros(batch * length, hidden.shape[-1]).index_copy(0, rows, hidden[:n]).view(batch, length, -1)
 
 
 def read_sentence_transformers_settings(path: str) -> dict:
@@ -144,7 +111,12 @@ class BiEncoder(nn.Module):
         return self.transformer.config.hidden_size
 
     def forward(self, features: dict[str, Tensor]) -> Tensor:
-        if self.unpad and isinstance(self.transformer, BertModel) and not self.transformer.config.is_decoder:
+        unpadded = self.unpad and isinstance(self.transformer, BertModel) and not self.transformer.config.is_decoder
+        if unpadded and self.pooling == "mean":
+            hidden, layout = packed_bert_forward(self.transformer, features)
+            emb = packed_mean(hidden, layout, features["attention_mask"])
+            return F.normalize(emb, p=2, dim=-1) if self.normalize else emb
+        if unpadded:
             hidden = unpadded_bert_forward(self.transformer, features)
         else:
             hidden = self.transformer(input_ids=features["input_ids"], attention_mask=features["attention_mask"],
