@@ -120,3 +120,15 @@ def test_bf16_forward_is_close_to_fp32():
         bf16 = encoder(features)
     assert bf16.dtype == torch.float32  # normalized embeddings come back in float32
     assert torch.nn.functional.cosine_similarity(fp32, bf16).min() > 0.99
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unpad", [False, True])
+def test_compiled_encoder_equals_eager(unpad):
+    eager = tiny(unpad).eval()
+    compiled = tiny(unpad).eval()
+    compiled.compile(dynamic=True)
+    for texts in (TEXTS, TEXTS[:9]):  # two batch shapes: one compiled graph serves both
+        features = eager.tokenize(texts)
+        with torch.no_grad():
+            assert torch.allclose(compiled(features), eager(features), atol=1e-5)

@@ -102,3 +102,21 @@ def test_final_metrics_validate_the_best_checkpoint_when_training_went_on(tmp_pa
                  and v["monitor"] == "val/mrr@10")
     final = json.loads((run_dir / "metrics.json").read_text())
     assert final["val/mrr@10"] == pytest.approx(float(score), abs=1e-6)
+
+
+@pytest.mark.parametrize(("flags", "accelerator", "precision", "hinted"), [
+    ({"avx512_bf16"}, "cpu", "32-true", True), ({"amx_bf16", "avx512_bf16"}, "cpu", "32-true", True),
+    (set(), "cpu", "32-true", False), ({"avx512_bf16"}, "cpu", "bf16-mixed", False),
+    ({"avx512_bf16"}, "gpu", "32-true", False)])
+def test_precision_hint_points_fp32_cpu_runs_to_bf16_units(monkeypatch, flags, accelerator, precision, hinted):
+    from omegaconf import OmegaConf
+
+    import pairlab.models.precision as hardware
+    import pairlab.train as entry
+
+    for module in (hardware, entry):
+        monkeypatch.setattr(module, "cpu_flags", lambda: flags)
+    hint = entry.precision_hint(OmegaConf.create({"accelerator": accelerator, "precision": precision}))
+    assert (hint is not None) == hinted
+    if hinted:
+        assert "trainer.precision=bf16-mixed" in hint and all(flag in hint for flag in flags)

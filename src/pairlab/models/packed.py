@@ -103,6 +103,7 @@ class PackedLayout:
     shapes: list[tuple[int, int]]  # per bucket (b, T)
 
     @classmethod
+    @torch.compiler.disable  # data-dependent shapes: under torch.compile it runs eagerly, between graphs
     def of(cls, attention_mask: Tensor, row_bucket: int = ROW_BUCKET) -> PackedLayout:
         mask = attention_mask.bool()
         batch, length = mask.shape
@@ -129,6 +130,7 @@ class PackedLayout:
             inverse[n:] = inverse[0]
         return cls(rows, packed, gather, inverse, keys, shapes)
 
+    @torch.compiler.disable  # one call per bucket, a different set each batch: eager, between graphs
     def attention(self, qkv: Tensor, heads: int, size: int, scale: float, dropout: float) -> Tensor:
         """Per-bucket attention over packed [rows, 3 * heads * size] projections -> packed [rows, heads * size]."""
         per_bucket = qkv.index_select(0, self.gather).split([b * t for b, t in self.shapes])
