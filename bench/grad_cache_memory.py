@@ -46,7 +46,7 @@ def predicted_peak_mb(measured: list[dict], batch: int) -> float | None:
 def worker_args(args: argparse.Namespace, batch: int) -> argparse.Namespace:
     return argparse.Namespace(model=args.model, tokenizer=args.tokenizer, data="synthetic", bimpm_path=None,
                               batch_size=batch, max_length=args.max_length, steps=args.steps, warmup=args.warmup,
-                              lr=2e-5, threads=args.threads, device=args.device)
+                              lr=2e-5, threads=args.threads, device=args.device, precision="auto")
 
 
 def main(argv: list[str] | None = None) -> None:
