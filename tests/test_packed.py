@@ -132,3 +132,13 @@ def test_compiled_encoder_equals_eager(unpad):
         features = eager.tokenize(texts)
         with torch.no_grad():
             assert torch.allclose(compiled(features), eager(features), atol=1e-5)
+
+
+def test_only_encoder_bert_with_absolute_positions_is_packed():
+    bert = tiny(True).transformer
+    assert packed.packs(bert)
+    bert.config.position_embedding_type = "relative_key"
+    assert not packed.packs(bert)
+    bert.config.position_embedding_type = "absolute"
+    bert.config.is_decoder = True
+    assert not packed.packs(bert)

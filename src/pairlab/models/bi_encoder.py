@@ -10,10 +10,10 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from transformers import AutoModel, AutoTokenizer, BertModel, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from pairlab.models.hub import resolve_model_path
-from pairlab.models.packed import packed_bert_forward, packed_mean, unpadded_bert_forward
+from pairlab.models.packed import packed_bert_forward, packed_mean, packs, unpadded_bert_forward
 from pairlab.models.tiny import TOKENIZER, tiny_transformer
 
 Pooling = Literal["mean", "cls", "max"]
@@ -56,7 +56,7 @@ def read_sentence_transformers_settings(path: str) -> dict:
 class BiEncoder(nn.Module):
     """Embeds each text independently; `forward` takes one tokenized column.
 
-    `unpad`: run BERT-layout transformers on the real tokens only (`unpadded_bert_forward`), same
+    `unpad`: run BERT-layout transformers on the real tokens only (`pairlab.models.packed`), same
     outputs; other architectures keep the padded forward.
     """
 
@@ -111,7 +111,7 @@ class BiEncoder(nn.Module):
         return self.transformer.config.hidden_size
 
     def forward(self, features: dict[str, Tensor]) -> Tensor:
-        unpadded = self.unpad and isinstance(self.transformer, BertModel) and not self.transformer.config.is_decoder
+        unpadded = self.unpad and packs(self.transformer)
         if unpadded and self.pooling == "mean":
             hidden, layout = packed_bert_forward(self.transformer, features)
             emb = packed_mean(hidden, layout, features["attention_mask"])

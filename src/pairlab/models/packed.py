@@ -146,6 +146,13 @@ class PackedLayout:
         return torch.cat(outputs).index_select(0, self.inverse)
 
 
+def packs(model: torch.nn.Module) -> bool:
+    """Whether `packed_bert_forward` computes this model's forward: an encoder-only BERT with absolute positions."""
+    config = getattr(model, "config", None)
+    return (isinstance(model, BertModel) and not config.is_decoder
+            and getattr(config, "position_embedding_type", "absolute") == "absolute")
+
+
 def unpadded_bert_forward(bert: BertModel, features: dict[str, Tensor]) -> Tensor:
     """A BertModel's last hidden state [B, T, D], computed on the real tokens only (padding comes back as zeros)."""
     mask = features["attention_mask"]
