@@ -79,8 +79,8 @@ class Phases:
             if push is not None:
                 self.stack.append(push)
 
-    def top(self, name: str) -> None:
-        """End the running top-level phase and start the next one."""
+    def switch(self, name: str) -> None:
+        """End the running phase and start the next one at the same depth."""
         self._switch(True, name)
 
     def enter(self, name: str) -> None:
@@ -153,20 +153,16 @@ def run_pairlab(args: argparse.Namespace, phases: Phases, workdir: Path) -> dict
             phases.enter("tokenize + collate")
 
         def on_train_batch_start(self, *_: Any) -> None:
-            phases.exit()
-            phases.enter("forward + loss")
+            phases.switch("forward + loss")
 
         def on_before_backward(self, *_: Any) -> None:
-            phases.exit()
-            phases.enter("backward")
+            phases.switch("backward")
 
         def on_after_backward(self, *_: Any) -> None:
-            phases.exit()
-            phases.enter("clip + optimizer + logging")
+            phases.switch("clip + optimizer + logging")
 
         def on_train_batch_end(self, *_: Any) -> None:
-            phases.exit()
-            phases.enter("tokenize + collate")
+            phases.switch("tokenize + collate")
 
         def on_train_epoch_end(self, *_: Any) -> None:
             phases.exit()
@@ -190,7 +186,7 @@ def run_pairlab(args: argparse.Namespace, phases: Phases, workdir: Path) -> dict
 
     pl.Trainer.__init__ = init
     sys.argv = ["train.py", *pairlab_overrides(args, workdir / "run", args.pairlab)]
-    phases.top("set-up and the rest")  # hydra, config checks, module, trainer, loggers, metrics file
+    phases.switch("set-up and the rest")  # hydra, config checks, module, trainer, loggers, metrics file
     entry.main()
     metrics = json.loads((workdir / "run" / "metrics.json").read_text())
     return {k: metrics[k] for k in ("val/ap", "val/mrr@10") if k in metrics}
@@ -225,7 +221,7 @@ def run_sentence_transformers(args: argparse.Namespace, phases: Phases, workdir:
     from pairlab.evaluation.evaluators import duplicate_clusters
     from pairlab.models.hub import resolve_model_path
     torch.set_num_threads(args.threads)
-    phases.top("data index")
+    phases.switch("data index")
     train, val = held_out_split(args)
     dataset = Dataset.from_dict({"sentence1": [ex.texts[0] for ex in train], "sentence2": [ex.texts[1] for ex in train],
                                  "label": [int(ex.label) for ex in train]})
@@ -238,7 +234,7 @@ def run_sentence_transformers(args: argparse.Namespace, phases: Phases, workdir:
         members.setdefault(root, set()).add(ids[q])
     queries = {ids[q]: q for q in cluster}
     relevant = {ids[q]: members[cluster[q]] - {ids[q]} for q in cluster}
-    phases.top("set-up and the rest")
+    phases.switch("set-up and the rest")
     with phases.phase("model load"):
         model = SentenceTransformer(resolve_model_path("sentence-transformers/all-MiniLM-L6-v2"), device="cpu")
         model.max_seq_length = 128

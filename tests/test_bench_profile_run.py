@@ -19,14 +19,14 @@ def load_bench():
 def test_phases_split_wall_time_between_nested_and_sequential_phases():
     bench = load_bench()
     phases = bench.Phases()
-    phases.top("training")
+    phases.switch("training")
     time.sleep(0.02)
     with phases.phase("checkpoint save"):
         time.sleep(0.2)
     phases.enter("forward")
     time.sleep(0.2)
     phases.exit()
-    phases.top("final validation")
+    phases.switch("final validation")
     time.sleep(0.02)
     seconds = phases.result()["seconds"]
     assert list(seconds) == ["imports", "training", "checkpoint save", "forward", "final validation"]

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from pairlab.models.hub import resolve_model_path
-from pairlab.models.packed import packed_bert_forward, packed_mean, packs, unpadded_bert_forward
+from pairlab.models.packed import packed_bert_forward, packed_mean, packs
 from pairlab.models.tiny import TOKENIZER, tiny_transformer
 
 Pooling = Literal["mean", "cls", "max"]
@@ -111,18 +111,16 @@ class BiEncoder(nn.Module):
         return self.transformer.config.hidden_size
 
     def forward(self, features: dict[str, Tensor]) -> Tensor:
-        unpadded = self.unpad and packs(self.transformer)
-        if unpadded and self.pooling == "mean":
+        mask = features["attention_mask"]
+        if self.unpad and packs(self.transformer):
             hidden, layout = packed_bert_forward(self.transformer, features)
-            emb = packed_mean(hidden, layout, features["attention_mask"])
-            return F.normalize(emb, p=2, dim=-1) if self.normalize else emb
-        if unpadded:
-            hidden = unpadded_bert_forward(self.transformer, features)
+            emb = (packed_mean(hidden, layout, mask) if self.pooling == "mean"
+                   else pool(layout.unpack(hidden, mask.shape), mask, self.pooling))
         else:
-            hidden = self.transformer(input_ids=features["input_ids"], attention_mask=features["attention_mask"],
+            hidden = self.transformer(input_ids=features["input_ids"], attention_mask=mask,
                                       **({"token_type_ids": features["token_type_ids"]}
                                          if "token_type_ids" in features else {})).last_hidden_state
-        emb = pool(hidden, features["attention_mask"], self.pooling)
+            emb = pool(hidden, mask, self.pooling)
         return F.normalize(emb, p=2, dim=-1) if self.normalize else emb
 
     def tokenize(self, texts: list[str]) -> dict[str, Tensor]:

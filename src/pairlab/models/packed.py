@@ -130,6 +130,12 @@ class PackedLayout:
             inverse[n:] = inverse[0]
         return cls(rows, packed, gather, inverse, keys, shapes)
 
+    def unpack(self, hidden: Tensor, shape: torch.Size) -> Tensor:
+        """Packed [N, D] states back in the padded [B, T, D] layout, zeros at padding."""
+        batch, length = shape
+        out = hidden.new_zeros(batch * length, hidden.shape[-1]).index_copy(0, self.rows, hidden)
+        return out.view(batch, length, -1)
+
     @torch.compiler.disable  # one call per bucket, a different set each batch: eager, between graphs
     def attention(self, qkv: Tensor, heads: int, size: int, scale: float, dropout: float) -> Tensor:
         """Per-bucket attention over packed [rows, 3 * heads * size] projections -> packed [rows, heads * size]."""
@@ -151,15 +157,6 @@ def packs(model: torch.nn.Module) -> bool:
     config = getattr(model, "config", None)
     return (isinstance(model, BertModel) and not config.is_decoder
             and getattr(config, "position_embedding_type", "absolute") == "absolute")
-
-
-def unpadded_bert_forward(bert: BertModel, features: dict[str, Tensor]) -> Tensor:
-    """A BertModel's last hidden state [B, T, D], computed on the real tokens only (padding comes back as zeros)."""
-    mask = features["attention_mask"]
-    batch, length = mask.shape
-    hidden, layout = packed_bert_forward(bert, features)
-    out = hidden.new_zeros(batch * length, hidden.shape[-1]).index_copy(0, layout.rows, hidden)
-    return out.view(batch, length, -1)
 
 
 def packed_mean(hidden: Tensor, layout: PackedLayout, attention_mask: Tensor) -> Tensor:
