@@ -23,6 +23,13 @@ def tasks_for(overrides, tmp_path):
     (["loss=mnrl", "model=cross_tiny"], "use model=minilm"),
     (["loss=ce_mse", "model=cross_tiny", "data=quora_sample"], "use a loss for that data"),
     (["loss=margin_mse", "data=quora_sample"], "use a loss for that data"),
+    (["loss=lambda", "model=tiny"], "use model=cross_minilm"),
+    (["loss=listnet", "model=tiny", "data=msmarco_sample"], "use model=cross_minilm"),
+    (["loss=ranknet", "model=cross_tiny", "data=msmarco_sample", "data.mode=pointwise"], "use data.mode=listwise"),
+    (["loss=listmle", "model=cross_tiny", "data=msmarco_sample", "data.mode=pointwise"], "use data.mode=listwise"),
+    (["loss=plistmle", "model=cross_tiny", "data=quora_sample", "data.subset=pair-class"], "use data.subset=triplet"),
+    (["loss=ce_mnrl", "model=cross_tiny", "data=msmarco_sample", "data.mode=pointwise"], "use data.mode=listwise"),
+    (["loss=ce_mnrl", "model=tiny"], "use model=cross_minilm"),
 ])
 def test_incompatible_choice_names_both_sides_and_the_fix(overrides, fix, tmp_path):
     with pytest.raises(ConfigError) as err:
@@ -66,7 +73,8 @@ def test_invalid_values_fail_with_the_key_named(tmp_path):
 
 
 @pytest.mark.parametrize(("loss", "model", "mode"), [
-    ("bce", "cross_tiny", "pointwise"), ("ce", "cross_tiny", "listwise"), ("mnrl", "tiny", "listwise")])
+    ("bce", "cross_tiny", "pointwise"), ("ce", "cross_tiny", "listwise"), ("mnrl", "tiny", "listwise"),
+    ("lambda", "cross_tiny", "listwise"), ("listnet", "cross_tiny", "listwise"), ("ce_mnrl", "cross_tiny", "listwise")])
 def test_msmarco_mode_is_picked_from_the_loss(loss, model, mode, tmp_path):
     tasks = tasks_for([f"loss={loss}", f"model={model}", "data=msmarco_sample"], tmp_path)
     assert tasks["main"].data.mode == mode

@@ -265,10 +265,10 @@ def test_loss_configs_build(path: Path) -> None:
 
 
 def test_every_loss_of_the_library_has_a_config() -> None:
-    from pairlab.losses import cross
+    from pairlab.losses import cross, listwise
 
     built = {OmegaConf.load(p)._target_ for p in CONF_LOSS.glob("*.yaml")}
-    classes = {f"{cls.__module__}.{cls.__name__}" for module in (pl, cross) for cls in vars(module).values()
+    classes = {f"{cls.__module__}.{cls.__name__}" for module in (pl, cross, listwise) for cls in vars(module).values()
                if isinstance(getattr(cls, "spec", None), LossSpec)}
     assert classes and classes <= built, classes - built
 

@@ -24,8 +24,10 @@ from pairlab.losses.spec import LossSpec
 
 T = TypeVar("T")
 CONF_DIR = Path(__file__).resolve().parent / "conf"  # shipped with the package; the repo's conf/ links here
-ACCEPTS = {"none": {"none"}, "binary": {"binary"}, "float": {"float", "binary"}, "scores": {"scores"}}
-LABEL_WORDS = {"none": "", "binary": "a 0/1 label", "float": "a float label", "scores": "teacher scores"}
+ACCEPTS = {"none": {"none"}, "binary": {"binary"}, "float": {"float", "binary"}, "scores": {"scores"},
+           "list": {"none", "scores"}}
+LABEL_WORDS = {"none": "", "binary": "a 0/1 label", "float": "a float label", "scores": "teacher scores",
+               "list": "graded labels per candidate, or none (the first candidate is the relevant one)"}
 
 
 @dataclass

@@ -137,7 +137,8 @@ def run(cfg: DictConfig) -> float | None:
     datamodule.setup("fit")  # data errors surface before the model loads
 
     encoder = build_encoder(cfg.model)
-    datamodule.collator = Collator(encoder.tokenizer, encoder.max_length, encoder.kind)
+    datamodule.collator = Collator(encoder.tokenizer, encoder.max_length, encoder.kind, in_batch_negatives={
+        name: task.loss.num_negatives for name, task in tasks.items() if type(task.loss).spec.pairs_in_batch})
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     max_grad_norm = trainer_cfg.get("gradient_clip_val")
     if cfg.module.grad_cache_mini_batch:  # manual optimization: the module clips and steps itself

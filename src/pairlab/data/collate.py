@@ -7,7 +7,8 @@ pads to its own longest text in the batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -21,25 +22,46 @@ Batch = dict  # {"task": str, "inputs": list[dict[str, Tensor]], "labels": Tenso
 @dataclass
 class Collator:
     """Bi-encoders get one tokenized entry per text column; cross-encoders one per candidate
-    column, each tokenized as (query, candidate) pairs."""
+    column, each tokenized as (query, candidate) pairs.
+
+    in_batch_negatives: per task, how many other rows' candidates each query is also paired with
+    (None: all), as extra candidate columns (cross-encoder losses with `spec.pairs_in_batch`).
+    """
 
     tokenizer: PreTrainedTokenizerBase
     max_length: int
     kind: str  # "bi" | "cross"
+    in_batch_negatives: Mapping[str, int | None] = field(default_factory=dict)
 
     def __call__(self, task: str, examples: list[Example]) -> Batch:
         columns = list(zip(*(ex.texts for ex in examples), strict=True))
         if self.kind == "bi":
             inputs = [self._tokenize(list(col)) for col in columns]
         else:
-            queries = list(columns[0])
-            inputs = [self._tokenize(queries, list(col)) for col in columns[1:]]
+            queries, candidates = list(columns[0]), [list(col) for col in columns[1:]]
+            if task in self.in_batch_negatives:
+                candidates += in_batch_candidates(candidates, self.in_batch_negatives[task])
+            inputs = [self._tokenize(queries, col) for col in candidates]
         return {"task": task, "inputs": inputs, "labels": labels_tensor(examples)}
 
     def _tokenize(self, texts: list[str], pairs: list[str] | None = None) -> dict[str, Tensor]:
         encoded = self.tokenizer(texts, pairs, padding=True, truncation=True if pairs is None else "longest_first",
                                  max_length=self.max_length, return_tensors="pt")
         return dict(encoded)
+
+
+def in_batch_candidates(candidates: list[list[str]], count: int | None) -> list[list[str]]:
+    """For each row, `count` candidates of the other rows (their positives and hard negatives), drawn
+    without replacement with torch's RNG as sentence-transformers' cross-encoder MNRL draws them (None,
+    or more than there are: all of them); returned as candidate columns."""
+    batch, columns = len(candidates[0]), len(candidates)
+    flat = [text for column in candidates for text in column]
+    others = ~torch.eye(batch, dtype=torch.bool).repeat(1, columns)
+    if count is not None and count < (batch - 1) * columns:
+        picked = torch.multinomial(others.float(), count)
+    else:
+        picked = torch.arange(batch * columns).repeat(batch, 1)[others].reshape(batch, -1)
+    return [[flat[j] for j in column] for column in picked.T.tolist()]
 
 
 def labels_tensor(examples: list[Example]) -> Tensor | None:

@@ -3,7 +3,8 @@
 `outputs` is the model output per column (bi-encoder: embeddings [B, D] per text column;
 cross-encoder: logits [B] per candidate column). The math matches the sentence-transformers
 loss of the same name, so published hyperparameters carry over. The cross-encoder losses live in
-`pairlab.losses.cross` (two of their names repeat bi-encoder ones).
+`pairlab.losses.cross` (three of their names repeat bi-encoder ones), the learning-to-rank losses over a
+query's candidate list in `pairlab.losses.listwise`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from pairlab.losses import cross
+from pairlab.losses import cross, listwise
 from pairlab.losses.contrastive import ContrastiveLoss, CoSENTLoss, OnlineContrastiveLoss
 from pairlab.losses.cross import BinaryCrossEntropyLoss, CrossEntropyLoss
 from pairlab.losses.distillation import MarginMSELoss, MSELoss
@@ -52,4 +53,5 @@ __all__ = [
     "TripletLoss",
     "build_loss",
     "cross",
+    "listwise",
 ]

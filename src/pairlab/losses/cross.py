@@ -66,6 +66,7 @@ class CrossEntropyLoss(nn.Module):
     """
 
     spec: ClassVar[LossSpec] = LossSpec(model="cross", min_columns=3, max_columns=None, label="none")
+    min_candidates: ClassVar[int] = 2
 
     def __init__(self, scale: float = 1.0, activation: Literal["identity", "sigmoid"] = "identity") -> None:
         super().__init__()
@@ -75,7 +76,7 @@ class CrossEntropyLoss(nn.Module):
         self.activation = activation
 
     def forward(self, outputs: list[Tensor], labels: Tensor | None = None) -> Tensor:
-        logits = _stack(outputs, self, 2)
+        logits = _stack(outputs, self, self.min_candidates)
         if self.activation == "sigmoid":
             logits = torch.sigmoid(logits)
         logits = logits * self.scale
@@ -83,6 +84,30 @@ class CrossEntropyLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}, activation={self.activation!r}"
+
+
+class MultipleNegativesRankingLoss(CrossEntropyLoss):
+    """ST's cross-encoder MultipleNegativesRankingLoss: softmax cross-entropy of scale * sigmoid(logit)
+    over the query's positive, its hard negatives and `num_negatives` candidates of other rows.
+
+    The other rows' candidates are paired with the query by the collate step (`spec.pairs_in_batch`),
+    drawn as ST draws them, and arrive as extra candidate columns after the explicit ones.
+    num_negatives: in-batch candidates per query (None: all of them).
+    """
+
+    spec: ClassVar[LossSpec] = LossSpec(model="cross", min_columns=2, max_columns=None, label="none",
+                                        pairs_in_batch=True)
+    min_candidates: ClassVar[int] = 1
+
+    def __init__(self, num_negatives: int | None = 4, scale: float = 10.0,
+                 activation: Literal["identity", "sigmoid"] = "sigmoid") -> None:
+        super().__init__(scale=scale, activation=activation)
+        if num_negatives is not None and num_negatives < 1:
+            raise ValueError(f"loss.num_negatives must be >= 1 or null (all in-batch candidates), got {num_negatives}")
+        self.num_negatives = num_negatives
+
+    def extra_repr(self) -> str:
+        return f"num_negatives={self.num_negatives}, {super().extra_repr()}"
 
 
 class MSELoss(nn.Module):

@@ -8,6 +8,9 @@ from typing import Literal
 from pairlab.protocols import LabelKind
 
 ModelKind = Literal["bi", "cross"]
+Needs = LabelKind | Literal["list"]
+"""What a loss reads: a data label kind, or "list" (ranking losses): graded labels per candidate
+column, or none (the first candidate is the relevant one)."""
 
 
 @dataclass(frozen=True)
@@ -17,13 +20,16 @@ class LossSpec:
     model: which encoder produces its outputs (bi: one embedding [B, D] per column;
         cross: one score [B] per candidate column, query column excluded).
     min_columns / max_columns: number of text columns (None: no upper bound).
-    label: the label kind it reads (see `pairlab.data.example.LabelKind`).
+    label: the label kind it reads (see `pairlab.protocols.LabelKind`; "list": scores or none).
     in_batch: the loss uses other rows of the batch as negatives (gains from larger or
         cross-device batches; GradCache applies).
+    pairs_in_batch: (cross-encoders) the collate step pairs each query with other rows' candidates
+        (`loss.num_negatives` of them), as extra candidate columns after the explicit ones.
     """
 
     model: ModelKind
     min_columns: int
     max_columns: int | None
-    label: LabelKind
+    label: Needs
     in_batch: bool = False
+    pairs_in_batch: bool = False
