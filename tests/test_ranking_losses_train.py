@@ -36,3 +36,22 @@ def test_ce_mnrl_batches_carry_the_in_batch_candidates(tmp_path):
     batch = Collator(encoder.tokenizer, 64, "cross", in_batch_negatives={"main": 3})("main", examples)
     assert len(batch["inputs"]) == len(examples[0].texts) - 1 + 3
     assert all(len(features["input_ids"]) == 5 for features in batch["inputs"])
+
+
+def test_lambda_on_a_mined_table_validates_by_reranking(tmp_path):
+    """The msmarco_ce_lambda path: a (query, positive, negative_1..k) table, as mine.py writes it, trains a
+    reranker, and `data.dev.run` reranks a TREC run for val/mrr@10."""
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[1] / "src" / "pairlab" / "samples" / "msmarco_sample"
+    rows = [line.rstrip("\n").split("\t") for line in (sample / "triples.train.tsv").read_text().splitlines()]
+    table = tmp_path / "mined.jsonl"
+    table.write_text("".join(json.dumps({"anchor": a, "positive": p, "negative_1": n, "negative_2": rows[i - 1][2]})
+                             + "\n" for i, (a, p, n) in enumerate(rows[:120])))
+    dev = [f"data.dev.corpus={sample}/collection.tsv", f"data.dev.queries={sample}/queries.dev.tsv",
+           f"data.dev.qrels={sample}/qrels.dev.tsv", f"data.dev.run={sample}/run.dev.trec", "data.dev.max_queries=10"]
+    train_in_process(["model=cross_tiny", "data=columns", f"data.source={table}", "loss=lambda", "data.batch_size=8",
+                      "data.val_size=16", "trainer.max_steps=3", "eval_baseline=false", *dev], tmp_path / "run")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert math.isfinite(metrics["val/loss"]) and 0 < metrics["val/mrr@10"] <= 1
+    assert (tmp_path / "run" / "model" / "config.json").is_file()

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from pairlab.data import retrieval
+from pairlab.data import reranking, retrieval
 from pairlab.data.base import TaskData, check_batch_sampler
 from pairlab.data.example import Example, ExampleSet, ListExampleSet, Provides
 from pairlab.data.tabular import BadRows, Row, read_rows
@@ -20,7 +20,9 @@ from pairlab.errors import DataError
 from pairlab.protocols import Evaluator, LabelKind
 
 LABELS: dict[str, LabelKind] = {"label": "binary", "score": "float", "scores": "scores"}
-DEV_KEYS = ("queries", "qrels", "corpus", "max_queries", "distractors", "similarity", "seed")
+DEV_KEYS = ("queries", "qrels", "corpus", "run", "max_queries", "distractors", "similarity", "seed")
+RERANK_KEYS = {"run": "data.dev.run", "collection": "data.dev.corpus", "queries": "data.dev.queries",
+               "qrels": "data.dev.qrels", "candidates": "data.dev.run"}
 
 
 class ColumnsData(TaskData):
@@ -118,13 +120,19 @@ class ColumnsData(TaskData):
         return ListExampleSet(val, self.provides) if val else None
 
     def evaluator(self) -> Evaluator | None:
-        """Retrieval over `dev.corpus` judged by `dev.qrels` (sampled as `data.retrieval` does); None if unset."""
+        """Retrieval over `dev.corpus` judged by `dev.qrels` (sampled as `data.retrieval` does), or with
+        `dev.run` reranking of that run's candidates (cross-encoders); None if unset."""
         dev = self.dev
         if self._evaluator is None and dev.get("corpus") is not None:
             missing = [k for k in ("queries", "qrels") if dev.get(k) is None]
             if missing:
-                raise DataError(f"data.dev.{missing[0]} is not set: retrieval validation needs data.dev.queries, "
-                                "data.dev.qrels and data.dev.corpus")
+                raise DataError(f"data.dev.{missing[0]} is not set: {'reranking' if dev.get('run') else 'retrieval'}"
+                                " validation needs data.dev.queries, data.dev.qrels and data.dev.corpus")
+            if dev.get("run") is not None:
+                self._evaluator = reranking.from_run(
+                    Path(dev["run"]), Path(dev["corpus"]), Path(dev["queries"]), Path(dev["qrels"]),
+                    max_queries=dev.get("max_queries"), batch_size=self.eval_batch_size, keys=RERANK_KEYS)
+                return self._evaluator
             self._evaluator = retrieval.corpus_evaluator(
                 Path(dev["queries"]), Path(dev["qrels"]), Path(dev["corpus"]), max_queries=dev.get("max_queries"),
                 distractors=dev.get("distractors"), seed=dev.get("seed") or 0,
