@@ -25,7 +25,7 @@ def test_pooling_modes_ignore_padding():
 
 def test_packaged_minilm_folder_settings_are_read():
     settings = read_sentence_transformers_settings(resolve_model_path("sentence-transformers/all-MiniLM-L6-v2"))
-    assert settings == {"normalize": True, "pooling": "mean", "max_length": 256}
+    assert settings == {"normalize": True, "pooling": "mean", "max_length": 256, "prompts": {}, "truncate_dim": None}
 
 
 def test_offline_unknown_hub_id_names_the_fix(monkeypatch):

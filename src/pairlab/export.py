@@ -14,15 +14,24 @@ from pathlib import Path
 
 from pairlab.atomic import atomic_dir
 from pairlab.models import BiEncoder, CrossEncoder
+from pairlab.models.lora import backbone, merged
 
 
 def _write_json(path: Path, obj: Mapping) -> None:
     path.write_text(json.dumps(obj, indent=2) + "\n")
 
 
-def _save_bi_encoder(model: BiEncoder, folder: Path) -> None:
-    model.transformer.save_pretrained(folder)
+def _save_transformer(model: BiEncoder | CrossEncoder, folder: Path) -> None:
+    """The weights: with LoRA adapters merged into them (default) or as the peft adapter folder."""
+    if model.lora is not None and model.lora.export == "adapter":
+        model.transformer.save_pretrained(folder)
+    else:
+        merged(model.transformer).save_pretrained(folder)
     model.tokenizer.save_pretrained(folder)
+
+
+def _save_bi_encoder(model: BiEncoder, folder: Path) -> None:
+    _save_transformer(model, folder)
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
@@ -40,15 +49,16 @@ def _save_bi_encoder(model: BiEncoder, folder: Path) -> None:
         "pooling_mode_max_tokens": model.pooling == "max",
         "pooling_mode_mean_sqrt_len_tokens": False,
     })
-    _write_json(folder / "config_sentence_transformers.json",
-                {"model_type": "SentenceTransformer", "similarity_fn_name": "cosine", "prompts": {},
-                 "default_prompt_name": None})
+    config = {"model_type": "SentenceTransformer", "similarity_fn_name": "cosine", "prompts": dict(model.prompts),
+              "default_prompt_name": None}
+    if model.truncate_dim:
+        config["truncate_dim"] = model.truncate_dim
+    _write_json(folder / "config_sentence_transformers.json", config)
 
 
 def _save_cross_encoder(model: CrossEncoder, folder: Path) -> None:
-    model.transformer.config.sentence_transformers = {"activation_fn": "torch.nn.modules.linear.Identity"}
-    model.transformer.save_pretrained(folder)
-    model.tokenizer.save_pretrained(folder)
+    backbone(model.transformer).config.sentence_transformers = {"activation_fn": "torch.nn.modules.linear.Identity"}
+    _save_transformer(model, folder)
     _write_json(folder / "config_sentence_transformers.json",
                 {"model_type": "CrossEncoder", "max_length": model.max_length,
                  "activation_fn": "torch.nn.modules.linear.Identity"})

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from pairlab.evaluation.corpus import cache_key
 from pairlab.evaluation.dense import EmbeddingFile, Similarity, faiss_search, search, write_embeddings
-from pairlab.protocols import Encoder
+from pairlab.protocols import Encoder, for_role
 
 Format = Literal["triplet", "n-tuple", "n-tuple-scores"]
 FORMATS = ("triplet", "n-tuple", "n-tuple-scores")
@@ -158,8 +158,9 @@ def mine_hard_negatives(
     known = [{text_hash(p) for p in ps} for ps in positives]
 
     embeddings = (EmbeddingFile(folder) if EmbeddingFile.exists(folder)
-                  else write_embeddings(encoder, corpus.texts(), folder, batch_size=batch_size, total=len(corpus)))
-    anchor_emb = encoder.encode(anchors, batch_size=batch_size)
+                  else write_embeddings(for_role(encoder, "document"), corpus.texts(), folder, batch_size=batch_size,
+                                        total=len(corpus)))
+    anchor_emb = for_role(encoder, "query").encode(anchors, batch_size=batch_size)
     width = range_max + max_positives
     if index == "faiss":
         scores, indices = faiss_search(anchor_emb, embeddings, width, settings.similarity, **dict(faiss or {}))
@@ -180,7 +181,7 @@ def mine_hard_negatives(
             scores[row, valid] = cross_encoder.score([anchor] * len(docs), docs, batch_size=batch_size).float()
         positive_scores = cross_encoder.score(flat_anchors, flat_positives, batch_size=batch_size).float()
     else:
-        positive_emb = encoder.encode(flat_positives, batch_size=batch_size)
+        positive_emb = for_role(encoder, "document").encode(flat_positives, batch_size=batch_size)
         positive_scores = similarity(anchor_emb[[anchor_row[a] for a in flat_anchors]], positive_emb,
                                      settings.similarity)
     scores[indices < 0] = float("-inf")

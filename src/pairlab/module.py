@@ -25,8 +25,10 @@ from torch import Tensor, nn
 from torch.optim.lr_scheduler import LRScheduler
 
 from pairlab import rng_state
+from pairlab.evaluation.cached import CachedEncoder
 from pairlab.evaluation.distributed import ShardedEncoder
-from pairlab.grad_cache import grad_cache_backward
+from pairlab.grad_cache import grad_cache_backward, split_features
+from pairlab.losses.matryoshka import MatryoshkaLoss
 from pairlab.models import BiEncoder, CrossEncoder
 
 
@@ -70,9 +72,12 @@ class PairModule(pl.LightningModule):
                  scheduler: Callable[[torch.optim.Optimizer, int], LRScheduler] | None = None,
                  merge_columns: bool = False, grad_cache_mini_batch: int | None = None,
                  max_grad_norm: float | None = None, finite_check_every: int | None = None,
-                 gather_across_devices: Mapping[str, bool] | None = None) -> None:
+                 gather_across_devices: Mapping[str, bool] | None = None,
+                 guides: Mapping[str, BiEncoder] | None = None) -> None:
         """`optimizer` builds the optimizer from parameter groups and `scheduler` the schedule from
-        (optimizer, total steps): partials from the `optimizer` and `scheduler` config groups."""
+        (optimizer, total steps): partials from the `optimizer` and `scheduler` config groups.
+        `guides`: per task, the frozen bi-encoder whose embeddings a guided loss reads (`spec.guided`); kept
+        out of the state dict, the optimizer and DDP."""
         super().__init__()
         if grad_cache_mini_batch is not None and grad_cache_mini_batch <= 0:
             raise ValueError(f"module.grad_cache_mini_batch must be > 0, got {grad_cache_mini_batch}")
@@ -88,7 +93,11 @@ class PairModule(pl.LightningModule):
         self.merge_columns = merge_columns
         self.automatic_optimization = grad_cache_mini_batch is None
         self.examples_seen = dict.fromkeys(losses, 0)
-        self.gather_across_devices = {task: (gather_across_devices or {}).get(task, type(loss).spec.in_batch)
+        missing = [task for task, loss in losses.items() if loss.spec.guided and task not in (guides or {})]
+        if missing:
+            raise ValueError(f"task {missing[0]!r}: its loss is guided (loss.guide) but the module has no guide model")
+        self.guides = {task: guide.eval().requires_grad_(False) for task, guide in (guides or {}).items()}
+        self.gather_across_devices = {task: (gather_across_devices or {}).get(task, loss.spec.in_batch)
                                       for task, loss in losses.items()}
         # non-finite losses are counted on the device and read every `finite_check_every` steps
         # (None: every step on CPU, where reading is free; every 50 on accelerators) and before a checkpoint
@@ -112,20 +121,47 @@ class PairModule(pl.LightningModule):
         distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
         return distributed and self.gather_across_devices[task]
 
-    def compute_loss(self, task: str, outputs: list[Tensor], labels: Tensor | None, gather: bool = True) -> Tensor:
+    def compute_loss(self, task: str, outputs: list[Tensor], labels: Tensor | None, gather: bool = True,
+                     guide_outputs: list[Tensor] | None = None) -> Tensor:
         if gather and self._gathers(task):
             import torch.distributed.nn.functional as dist_fn
 
             outputs = [torch.cat(dist_fn.all_gather(out), dim=0) for out in outputs]
             if labels is not None:
                 labels = torch.cat(dist_fn.all_gather(labels), dim=0)
+            if guide_outputs is not None:
+                guide_outputs = [torch.cat(dist_fn.all_gather(out), dim=0) for out in guide_outputs]
+        if guide_outputs is not None:
+            return self.losses[task](outputs, labels, guide_outputs)
         return self.losses[task](outputs, labels)
+
+    @torch.no_grad()
+    def guide_outputs(self, task: str, inputs: list[dict[str, Tensor]]) -> list[Tensor] | None:
+        """The task's guide embeddings of each column (None without a guide), in chunks of the GradCache size.
+        A guide with another vocabulary or a shorter max length reads the decoded texts, re-tokenized."""
+        guide = self.guides.get(task)
+        if guide is None:
+            return None
+        device = inputs[0]["input_ids"].device
+        if next(guide.parameters()).device != device:
+            guide.to(device)
+        retokenize = (guide.tokenizer.get_vocab() != self.encoder.tokenizer.get_vocab()
+                      or guide.max_length < self.encoder.max_length)
+        columns = []
+        for features in inputs:
+            if retokenize:
+                texts = self.encoder.tokenizer.batch_decode(features["input_ids"], skip_special_tokens=True)
+                features = {k: v.to(device) for k, v in guide.tokenize(texts).items()}
+            chunks = split_features(features, self.grad_cache_mini_batch or len(features["input_ids"]))
+            columns.append(torch.cat([guide(chunk) for chunk in chunks]))
+        return columns
 
     # ---- training -----------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         task = batch["task"]
         if self.automatic_optimization:
-            loss = self.compute_loss(task, self(batch["inputs"]), batch["labels"])
+            loss = self.compute_loss(task, self(batch["inputs"]), batch["labels"],
+                                     guide_outputs=self.guide_outputs(task, batch["inputs"]))
             self._track_finite(loss, task, batch_idx)
         else:
             loss = self._grad_cache_step(batch, batch_idx)
@@ -185,9 +221,10 @@ class PairModule(pl.LightningModule):
                             no_sync=nullcontext) -> Tensor:
         """Accumulate into .grad the gradient of the full-batch loss, holding one chunk's graph at a time."""
         task = batch["task"]
+        guide_outputs = self.guide_outputs(task, batch["inputs"])
 
         def loss_of(embeddings: list[Tensor]) -> Tensor:
-            loss = self.compute_loss(task, embeddings, batch["labels"])
+            loss = self.compute_loss(task, embeddings, batch["labels"], guide_outputs=guide_outputs)
             self._track_finite(loss, task, batch_idx)
             return loss
 
@@ -209,7 +246,8 @@ class PairModule(pl.LightningModule):
     # ---- validation ---------------------------------------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         key = f"val/{batch['task']}/loss" if self.multi_task else "val/loss"
-        loss = self.compute_loss(batch["task"], self(batch["inputs"]), batch["labels"], gather=False)
+        loss = self.compute_loss(batch["task"], self(batch["inputs"]), batch["labels"], gather=False,
+                                 guide_outputs=self.guide_outputs(batch["task"], batch["inputs"]))
         self.log(key, loss, batch_size=len(batch["inputs"][0]["input_ids"]), add_dataloader_idx=False,
                  sync_dist=True)
 
@@ -223,10 +261,16 @@ class PairModule(pl.LightningModule):
         encoder = self.encoder
         if self.trainer.world_size > 1 and dist.is_available() and dist.is_initialized():
             encoder = ShardedEncoder(self.encoder, self.trainer.global_rank, self.trainer.world_size, self.device)
+        dims = self.matryoshka_dims()
+        if dims:  # each truncated size is scored on the full embeddings, encoded once
+            encoder = CachedEncoder(encoder)
         for task, evaluator in evaluators.items():
             if id(evaluator) not in results:
                 with self.trainer.precision_plugin.forward_context():  # the run's precision: bf16 runs encode in bf16
                     results[id(evaluator)] = evaluator(encoder)
+                    for dim in dims:
+                        results[id(evaluator)].update({f"dim{dim}/{metric}": value for metric, value in
+                                                       evaluator(encoder.truncated(dim)).items()})
             for metric, value in results[id(evaluator)].items():
                 per_metric.setdefault(metric, []).append(value)
                 if self.multi_task:
@@ -234,6 +278,12 @@ class PairModule(pl.LightningModule):
         for metric, values in per_metric.items():
             self.log(f"val/{metric}", sum(values) / len(values), sync_dist=True,
                      prog_bar=metric in ("mrr@10", "ap"))
+
+    def matryoshka_dims(self) -> list[int]:
+        """The truncated embedding sizes the Matryoshka losses train (the full size excluded), largest first."""
+        full = self.encoder.dim if self.encoder.kind == "bi" else None
+        dims = {d for loss in self.losses.values() if isinstance(loss, MatryoshkaLoss) for d in loss.dims}
+        return sorted(dims - {full}, reverse=True)
 
     # ---- optimizer ----------------------------------------------------------------------------
     def total_steps(self) -> int:

@@ -16,13 +16,30 @@ class Encoder(Protocol):
 
     kind: str
 
-    def encode(self, texts: list[str], batch_size: int = 64) -> Tensor:
-        """Bi-encoders: one embedding per text, [N, D]."""
+    def encode(self, texts: list[str], batch_size: int = 64, prompt_name: str | None = None) -> Tensor:
+        """Bi-encoders: one embedding per text, [N, D], after the model's prompt `prompt_name` if given."""
         ...
 
     def score(self, queries: list[str], passages: list[str], batch_size: int = 64) -> Tensor:
         """Cross-encoders: one relevance logit per (query, passage), [N]."""
         ...
+
+
+class _Prompted:
+    """An encoder that puts one of the model's prompts before every text it encodes."""
+
+    def __init__(self, encoder: Encoder, prompt_name: str) -> None:
+        self.encoder, self.prompt_name = encoder, prompt_name
+        self.kind = encoder.kind
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> Tensor:
+        return self.encoder.encode(texts, batch_size, prompt_name=self.prompt_name)
+
+
+def for_role(encoder: Encoder, role: Literal["query", "document"]) -> Encoder:
+    """`encoder` for texts in one role: with the model's prompt of that name when it has one (sentence-
+    transformers' names: "query", "document"), else unchanged."""
+    return _Prompted(encoder, role) if role in (getattr(encoder, "prompts", None) or {}) else encoder
 
 
 class Evaluator(Protocol):

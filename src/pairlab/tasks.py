@@ -38,6 +38,7 @@ class Task:
     loss_name: str
     weight: float | None
     gather_across_devices: bool  # under DDP the loss sees every rank's outputs (in-batch negatives)
+    prompts: dict[str, str]  # column -> prompt put before its texts (`data.prompts`)
 
 
 def model_kind(model: DictConfig | Mapping) -> str:
@@ -125,11 +126,55 @@ def build_tasks(task_cfg: DictConfig | Mapping, model_kind: str) -> dict[str, Ta
         if entry.get("batch_size"):
             data_cfg["batch_size"] = entry["batch_size"]
         gather = loss_cfg.pop("gather_across_devices", None)
+        prompts = {column: text for column, text in (data_cfg.pop("prompts", None) or {}).items() if text}
         data = checked(lambda: instantiate(data_cfg, _convert_="all"))  # noqa: B023 - called at once
         loss = checked(lambda: build_loss(loss_cfg))  # noqa: B023
         loss_name = loss_cfg.get("name", type(loss).__name__)
-        check_task(name, loss_name, type(loss).spec, data, model_kind)
+        check_task(name, loss_name, loss.spec, data, model_kind)
         data.check_available()
+        check_prompts(name, prompts, data, model_kind)
         tasks[name] = Task(name, data, loss, loss_name, entry.get("weight"),
-                           type(loss).spec.in_batch if gather is None else bool(gather))
+                           loss.spec.in_batch if gather is None else bool(gather), prompts)
     return tasks
+
+
+def check_prompts(task: str, prompts: Mapping[str, str], data: TaskData, model_kind: str) -> None:
+    where = "" if task == "main" else f" (task {task!r})"
+    if prompts and model_kind != "bi":
+        raise ConfigError(f"data.prompts{where} applies to bi-encoders: drop it, or use a bi-encoder model")
+    columns = data.provides.columns
+    for key in prompts:
+        if not any(_prompted_by(key, column) for column in columns):
+            raise ConfigError(f"data.prompts.{key}{where}: the data has no column {key!r}; its columns are "
+                              f"{', '.join(columns)}")
+
+
+def _prompted_by(key: str, column: str) -> bool:
+    """A prompt key names its column; `negative` also names every `negative_<j>`."""
+    return key == column or (key == "negative" and column.startswith("negative_"))
+
+
+def column_prompts(task: Task) -> list[str]:
+    """The prompt of each of the task's columns, in column order ("" for none)."""
+    return [next((text for key, text in task.prompts.items() if _prompted_by(key, column)), "")
+            for column in task.data.provides.columns]
+
+
+def named_prompts(tasks: Mapping[str, Task]) -> dict[str, str]:
+    """The prompts an export saves: one per prompted column name, plus sentence-transformers' "query" (the
+    first column's) and "document" (the other columns', when they share one)."""
+    names: dict[str, str] = {}
+    for task in tasks.values():
+        if not task.prompts:
+            continue
+        first, *rest = column_prompts(task)
+        found = dict(task.prompts)
+        if first:
+            found["query"] = first
+        if rest and len(set(rest)) == 1 and rest[0]:
+            found["document"] = rest[0]
+        for name, text in found.items():
+            if names.setdefault(name, text) != text:
+                raise ConfigError(f"data.prompts: tasks give the prompt {name!r} two texts ({names[name]!r} and "
+                                  f"{text!r}): use one per column name")
+    return names

@@ -29,7 +29,7 @@ from pairlab.models.precision import cpu_flags, native_bf16
 from pairlab.module import PairModule
 from pairlab.preemption import discard_requeue_checkpoints, resume_checkpoint
 from pairlab.resolvers import register
-from pairlab.tasks import CONF_DIR, build_tasks, checked, model_kind
+from pairlab.tasks import CONF_DIR, Task, build_tasks, checked, column_prompts, model_kind, named_prompts
 
 log = logging.getLogger("pairlab")
 register()
@@ -74,6 +74,19 @@ def check_against_data(trainer: pl.Trainer, datamodule: PairDataModule) -> None:
         raise ConfigError(f"trainer.val_check_interval={interval} is more than the {batches} training batches of an "
                           f"epoch: use at most {batches}, a fraction of an epoch (e.g. 0.5), or "
                           "trainer.check_val_every_n_epoch=null to count batches across epochs")
+
+
+def load_guides(tasks: dict[str, Task]) -> dict[str, BiEncoder]:
+    """The frozen guide bi-encoder of each guided loss (`loss.guide`), loaded with its folder's settings."""
+    guides = {}
+    for name, task in tasks.items():
+        if task.loss.spec.guided:
+            try:
+                guides[name] = BiEncoder.from_pretrained(task.loss.guide, unpad=True)
+            except (OSError, ValueError) as e:
+                raise ConfigError(f"loss.guide={task.loss.guide!r} cannot be loaded ({e}): name a bi-encoder "
+                                  "folder or hub id, e.g. sentence-transformers/all-MiniLM-L6-v2") from None
+    return guides
 
 
 def trains_on_gpu(accelerator: str) -> bool:
@@ -138,14 +151,17 @@ def run(cfg: DictConfig) -> float | None:
 
     encoder = build_encoder(cfg.model)
     datamodule.collator = Collator(encoder.tokenizer, encoder.max_length, encoder.kind, in_batch_negatives={
-        name: task.loss.num_negatives for name, task in tasks.items() if type(task.loss).spec.pairs_in_batch})
+        name: task.loss.num_negatives for name, task in tasks.items() if task.loss.spec.pairs_in_batch},
+        prompts={name: column_prompts(task) for name, task in tasks.items() if task.prompts})
+    if encoder.kind == "bi":  # the evaluators and the export use the columns' prompts by name
+        encoder.prompts.update(named_prompts(tasks))
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     max_grad_norm = trainer_cfg.get("gradient_clip_val")
     if cfg.module.grad_cache_mini_batch:  # manual optimization: the module clips and steps itself
         trainer_cfg["gradient_clip_val"] = None
     module: PairModule = checked(lambda: instantiate(  # an invalid module.* / optimizer.* / scheduler.* value
         cfg.module, encoder=encoder, losses={name: task.loss for name, task in tasks.items()},
-        max_grad_norm=max_grad_norm,
+        max_grad_norm=max_grad_norm, guides=load_guides(tasks),
         gather_across_devices={name: task.gather_across_devices for name, task in tasks.items()}))
 
     loggers = _instantiate_all(cfg.get("logger"))

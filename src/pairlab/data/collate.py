@@ -7,7 +7,7 @@ pads to its own longest text in the batch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -26,15 +26,20 @@ class Collator:
 
     in_batch_negatives: per task, how many other rows' candidates each query is also paired with
     (None: all), as extra candidate columns (cross-encoder losses with `spec.pairs_in_batch`).
+    prompts: per task, the prompt put before each column's texts ("" for none), in column order.
     """
 
     tokenizer: PreTrainedTokenizerBase
     max_length: int
     kind: str  # "bi" | "cross"
     in_batch_negatives: Mapping[str, int | None] = field(default_factory=dict)
+    prompts: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     def __call__(self, task: str, examples: list[Example]) -> Batch:
         columns = list(zip(*(ex.texts for ex in examples), strict=True))
+        if task in self.prompts:
+            columns = [tuple(prompt + text for text in column) if prompt else column
+                       for prompt, column in zip(self.prompts[task], columns, strict=True)]
         if self.kind == "bi":
             inputs = [self._tokenize(list(col)) for col in columns]
         else:

@@ -18,7 +18,7 @@ import torch
 from pairlab.corpus_files import count_rows, iter_texts
 from pairlab.evaluation.dense import EmbeddingFile, Similarity, faiss_search, search, write_embeddings
 from pairlab.evaluation.retrieval import exact_search, ir_metrics, run_from_search
-from pairlab.protocols import Encoder
+from pairlab.protocols import Encoder, for_role
 
 Run = dict[str, dict[str, float]]
 
@@ -29,7 +29,8 @@ def corpus_embeddings(encoder: Encoder, corpus: Path, folder: Path, batch_size: 
     if EmbeddingFile.exists(folder):
         return EmbeddingFile(folder)
     texts = (text for _, text in iter_texts(corpus, hint))
-    return write_embeddings(encoder, texts, folder, batch_size=batch_size, total=count_rows(corpus))
+    return write_embeddings(for_role(encoder, "document"), texts, folder, batch_size=batch_size,
+                            total=count_rows(corpus))
 
 
 def cache_key(*parts: object) -> str:
@@ -56,7 +57,7 @@ def retrieve(encoder: Encoder, queries: Mapping[str, str], corpus: Path, folder:
              faiss: Mapping | None = None, batch_size: int = 64, hint: str | None = None) -> tuple[Run, EmbeddingFile]:
     """Each query's top `top_k` corpus documents by embedding similarity: a run {qid: {doc id: score}}."""
     embeddings = corpus_embeddings(encoder, corpus, folder, batch_size, hint)
-    query_emb = encoder.encode(list(queries.values()), batch_size=batch_size)
+    query_emb = for_role(encoder, "query").encode(list(queries.values()), batch_size=batch_size)
     if index == "exact":
         scores, indices = search(query_emb, embeddings, top_k, similarity)
     elif index == "faiss":
@@ -101,8 +102,8 @@ class CorpusRetrievalEvaluator:
     def __call__(self, encoder: Encoder) -> dict[str, float]:
         if encoder.kind != "bi":
             raise ValueError("corpus retrieval needs a bi-encoder (cross-encoders re-rank: use dev.run)")
-        corpus = encoder.encode(self.corpus, batch_size=self.batch_size)
-        queries = encoder.encode(self.queries, batch_size=self.batch_size)
+        corpus = for_role(encoder, "document").encode(self.corpus, batch_size=self.batch_size)
+        queries = for_role(encoder, "query").encode(self.queries, batch_size=self.batch_size)
         with torch.no_grad():
             scores, indices = exact_search(queries, corpus, max(self.k_values), similarity=self.similarity)
         run = run_from_search(self.query_ids, self.corpus_ids, scores, indices)

@@ -29,8 +29,13 @@ class ShardedEncoder:
     def kind(self) -> str:
         return self.encoder.kind
 
-    def encode(self, texts: list[str], batch_size: int = 64) -> Tensor:
-        return self._sharded(len(texts), lambda rows: self.encoder.encode([texts[i] for i in rows], batch_size))
+    @property
+    def prompts(self) -> dict[str, str]:
+        return getattr(self.encoder, "prompts", {})
+
+    def encode(self, texts: list[str], batch_size: int = 64, prompt_name: str | None = None) -> Tensor:
+        return self._sharded(len(texts), lambda rows: self.encoder.encode(
+            [texts[i] for i in rows], batch_size, **({"prompt_name": prompt_name} if prompt_name else {})))
 
     def score(self, queries: list[str], passages: list[str], batch_size: int = 64) -> Tensor:
         return self._sharded(len(queries), lambda rows: self.encoder.score(

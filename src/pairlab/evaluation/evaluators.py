@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from pairlab.evaluation.classification import pair_classification_metrics
 from pairlab.evaluation.retrieval import exact_search, ir_metrics, run_from_search
-from pairlab.protocols import Encoder
+from pairlab.protocols import Encoder, for_role
 
 RETRIEVAL_METRICS = ("mrr@10", "ndcg@10", "recall@1", "recall@10", "recall@100", "map@100")
 
@@ -38,23 +38,31 @@ class DuplicatesEvaluator:
         self.batch_size = batch_size
 
     def __call__(self, encoder: Encoder) -> dict[str, float]:
-        embeddings = encoder.encode(self.corpus, batch_size=self.batch_size)
+        """Questions query and are retrieved, so with query/document prompts each is encoded in both roles:
+        queries and first texts of pairs with the query prompt, corpus and second texts with the document one."""
+        embeddings = for_role(encoder, "document").encode(self.corpus, batch_size=self.batch_size)
+        as_queries = (for_role(encoder, "query").encode(self.corpus, batch_size=self.batch_size)
+                      if _prompt(encoder, "query") != _prompt(encoder, "document") else embeddings)
         metrics: dict[str, float] = {}
         if self.qrels:
             query_rows = torch.tensor([int(q) for q in self.qrels])
-            scores, indices = exact_search(embeddings[query_rows], embeddings, top_k=min(100, len(self.corpus)),
+            scores, indices = exact_search(as_queries[query_rows], embeddings, top_k=min(100, len(self.corpus)),
                                            exclude=query_rows)
             corpus_ids = [str(i) for i in range(len(self.corpus))]
             run = run_from_search([str(i) for i in query_rows.tolist()], corpus_ids, scores, indices)
             found = ir_metrics(run, self.qrels, k_values=(1, 10, 100))
             metrics.update({k: found[k] for k in RETRIEVAL_METRICS})
         if self.labelled:
-            a = embeddings[[self.index[x] for x, _, _ in self.labelled]]
+            a = as_queries[[self.index[x] for x, _, _ in self.labelled]]
             b = embeddings[[self.index[y] for _, y, _ in self.labelled]]
             cos = F.cosine_similarity(a, b, dim=-1)
             labels = torch.tensor([label for _, _, label in self.labelled])
             metrics.update(pair_classification_metrics(cos.numpy(), labels.numpy()))
         return metrics
+
+
+def _prompt(encoder: Encoder, name: str) -> str | None:
+    return (getattr(encoder, "prompts", None) or {}).get(name)
 
 
 def duplicate_clusters(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:

@@ -25,6 +25,8 @@ class LossSpec:
         cross-device batches; GradCache applies).
     pairs_in_batch: (cross-encoders) the collate step pairs each query with other rows' candidates
         (`loss.num_negatives` of them), as extra candidate columns after the explicit ones.
+    guided: the loss also reads a frozen guide model's embeddings of the same columns (`guide_outputs`),
+        which the module computes with the bi-encoder named by `loss.guide`.
     """
 
     model: ModelKind
@@ -33,3 +35,4 @@ class LossSpec:
     label: Needs
     in_batch: bool = False
     pairs_in_batch: bool = False
+    guided: bool = False

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from pairlab.models.hub import resolve_model_path
+from pairlab.models.lora import LoraSettings, backbone, with_lora
 from pairlab.models.packed import packed_bert_forward, packed_mean, packs
 from pairlab.models.tiny import TOKENIZER, tiny_transformer
 
@@ -33,7 +34,7 @@ def pool(token_embeddings: Tensor, attention_mask: Tensor, mode: Pooling) -> Ten
 
 
 def read_sentence_transformers_settings(path: str) -> dict:
-    """Pooling, normalize and max length from a sentence-transformers folder ({} if not one)."""
+    """Pooling, normalize, max length, prompts and truncate_dim from a sentence-transformers folder ({} if not one)."""
     folder = Path(path)
     modules_file = folder / "modules.json"
     if not modules_file.is_file():
@@ -50,6 +51,11 @@ def read_sentence_transformers_settings(path: str) -> dict:
     st_cfg = folder / "sentence_bert_config.json"
     if st_cfg.is_file():
         settings["max_length"] = json.loads(st_cfg.read_text()).get("max_seq_length")
+    model_cfg = folder / "config_sentence_transformers.json"
+    if model_cfg.is_file():
+        saved = json.loads(model_cfg.read_text())
+        settings["prompts"] = {k: v for k, v in (saved.get("prompts") or {}).items() if v}
+        settings["truncate_dim"] = saved.get("truncate_dim")
     return settings
 
 
@@ -58,32 +64,44 @@ class BiEncoder(nn.Module):
 
     `unpad`: run BERT-layout transformers on the real tokens only (`pairlab.models.packed`), same
     outputs; other architectures keep the padded forward.
+    `prompts`: named prefixes (`{"query": "query: "}`) that `encode(prompt_name=...)` puts before texts and
+    the export saves; `truncate_dim`: `encode` returns the first that many values (the export's default,
+    as sentence-transformers' truncate_dim); `lora`: train LoRA adapters only (`pairlab.models.lora`).
     """
 
     kind = "bi"
 
     def __init__(self, transformer: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                  pooling: Pooling = "mean", normalize: bool = True, max_length: int = 128,
-                 base_model: str = "", unpad: bool = False, compile: bool = False) -> None:
+                 base_model: str = "", unpad: bool = False, compile: bool = False,
+                 prompts: Mapping[str, str] | None = None, truncate_dim: int | None = None,
+                 lora: Mapping | None = None) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"model.pooling={pooling!r} is unknown: use one of {', '.join(POOLINGS)}")
-        self.transformer = transformer
+        if truncate_dim is not None and not 0 < truncate_dim <= transformer.config.hidden_size:
+            raise ValueError(f"model.truncate_dim must be in 1..{transformer.config.hidden_size} (or null), "
+                             f"got {truncate_dim}")
+        self.lora = LoraSettings.of(lora)
+        self.transformer = transformer if self.lora is None else with_lora(transformer, self.lora)
         self.tokenizer = tokenizer
         self.pooling: Pooling = pooling
         self.normalize = normalize
         self.max_length = max_length
         self.base_model = base_model
         self.unpad = unpad
+        self.prompts = dict(prompts or {})
+        self.truncate_dim = truncate_dim
         if compile:  # compiles the forward in place: parameter names, checkpoints and exports unchanged
             self.compile(dynamic=True)
 
     @classmethod
     def from_pretrained(cls, name: str, pooling: Pooling | None = None, normalize: bool | None = None,
                         max_length: int | None = None, unpad: bool = False, compile: bool = False,
-                        attn_implementation: str = "sdpa") -> BiEncoder:
+                        attn_implementation: str = "sdpa", prompts: Mapping[str, str] | None = None,
+                        truncate_dim: int | None = None, lora: Mapping | None = None) -> BiEncoder:
         """Load a hub id or local folder; a sentence-transformers folder supplies the pooling,
-        normalize and max length that are not given explicitly."""
+        normalize, max length, prompts and truncate_dim that are not given explicitly."""
         path = resolve_model_path(name)
         found = read_sentence_transformers_settings(path)
         transformer = AutoModel.from_pretrained(path, attn_implementation=attn_implementation)
@@ -95,29 +113,34 @@ class BiEncoder(nn.Module):
             normalize=normalize if normalize is not None else found.get("normalize", False),
             max_length=max_length or found.get("max_length") or 128,
             base_model=name, unpad=unpad, compile=compile,
+            prompts=prompts or found.get("prompts"),
+            truncate_dim=truncate_dim if truncate_dim is not None else found.get("truncate_dim"), lora=lora,
         )
 
     @classmethod
     def random_init(cls, size: Mapping[str, int], tokenizer: str = TOKENIZER, pooling: Pooling = "mean",
                     normalize: bool = True, max_length: int = 128, unpad: bool = False, compile: bool = False,
-                    seed: int = 0) -> BiEncoder:
+                    seed: int = 0, prompts: Mapping[str, str] | None = None, truncate_dim: int | None = None,
+                    lora: Mapping | None = None) -> BiEncoder:
         """A random-init BERT of `size` (hidden_size, num_hidden_layers, ...) with `tokenizer`'s vocabulary."""
         transformer, tok = tiny_transformer(seed=seed, tokenizer=tokenizer, **dict(size))
         return cls(transformer, tok, pooling=pooling, normalize=normalize, max_length=max_length,
-                   base_model="random-init", unpad=unpad, compile=compile)
+                   base_model="random-init", unpad=unpad, compile=compile, prompts=prompts,
+                   truncate_dim=truncate_dim, lora=lora)
 
     @property
     def dim(self) -> int:
-        return self.transformer.config.hidden_size
+        return backbone(self.transformer).config.hidden_size
 
     def forward(self, features: dict[str, Tensor]) -> Tensor:
         mask = features["attention_mask"]
-        if self.unpad and packs(self.transformer):
-            hidden, layout = packed_bert_forward(self.transformer, features)
+        transformer = backbone(self.transformer)
+        if self.unpad and packs(transformer):
+            hidden, layout = packed_bert_forward(transformer, features)
             emb = (packed_mean(hidden, layout, mask) if self.pooling == "mean"
                    else pool(layout.unpack(hidden, mask.shape), mask, self.pooling))
         else:
-            hidden = self.transformer(input_ids=features["input_ids"], attention_mask=mask,
+            hidden = transformer(input_ids=features["input_ids"], attention_mask=mask,
                                       **({"token_type_ids": features["token_type_ids"]}
                                          if "token_type_ids" in features else {})).last_hidden_state
             emb = pool(hidden, mask, self.pooling)
@@ -127,9 +150,19 @@ class BiEncoder(nn.Module):
         return self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
                               return_tensors="pt")
 
+    def prompted(self, texts: list[str], prompt_name: str | None) -> list[str]:
+        """`texts` with the named prompt before each (unchanged without a name)."""
+        if prompt_name is None:
+            return texts
+        if prompt_name not in self.prompts:
+            raise ValueError(f"prompt_name={prompt_name!r} is not among the model's prompts {sorted(self.prompts)}")
+        return [self.prompts[prompt_name] + text for text in texts]
+
     @torch.inference_mode()
-    def encode(self, texts: list[str], batch_size: int = 64) -> Tensor:
-        """Embed texts in length-sorted batches (less padding), returned in input order, on CPU."""
+    def encode(self, texts: list[str], batch_size: int = 64, prompt_name: str | None = None) -> Tensor:
+        """Embed texts (after the named prompt) in length-sorted batches (less padding), returned in input
+        order, on CPU, cut to `truncate_dim` when set."""
+        texts = self.prompted(texts, prompt_name)
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device
@@ -141,6 +174,6 @@ class BiEncoder(nn.Module):
             chunks.append(self(features).float().cpu())
         self.train(was_training)
         if not chunks:
-            return torch.empty(0, self.dim)
-        embeddings = torch.cat(chunks)
-        return embeddings[torch.argsort(torch.tensor(order))]
+            return torch.empty(0, self.truncate_dim or self.dim)
+        embeddings = torch.cat(chunks)[torch.argsort(torch.tensor(order))]
+        return embeddings[:, :self.truncate_dim] if self.truncate_dim else embeddings

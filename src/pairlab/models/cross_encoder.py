@@ -9,20 +9,24 @@ from torch import Tensor, nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from pairlab.models.hub import resolve_model_path
+from pairlab.models.lora import LoraSettings, with_lora
 from pairlab.models.tiny import TOKENIZER, tiny_transformer
 
 
 class CrossEncoder(nn.Module):
-    """Scores (query, passage) pairs; `forward` takes one tokenized candidate column -> [B] logits."""
+    """Scores (query, passage) pairs; `forward` takes one tokenized candidate column -> [B] logits.
+    `lora`: train LoRA adapters and the classification head only (`pairlab.models.lora`)."""
 
     kind = "cross"
 
     def __init__(self, transformer: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-                 max_length: int = 256, base_model: str = "", compile: bool = False) -> None:
+                 max_length: int = 256, base_model: str = "", compile: bool = False,
+                 lora: Mapping | None = None) -> None:
         super().__init__()
         if transformer.config.num_labels != 1:
             raise ValueError(f"a reranker needs num_labels=1, the model has {transformer.config.num_labels}")
-        self.transformer = transformer
+        self.lora = LoraSettings.of(lora)
+        self.transformer = transformer if self.lora is None else with_lora(transformer, self.lora, "SEQ_CLS")
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.base_model = base_model
@@ -31,7 +35,7 @@ class CrossEncoder(nn.Module):
 
     @classmethod
     def from_pretrained(cls, name: str, max_length: int | None = None, seed: int = 0, compile: bool = False,
-                        attn_implementation: str = "sdpa") -> CrossEncoder:
+                        attn_implementation: str = "sdpa", lora: Mapping | None = None) -> CrossEncoder:
         """Load a reranker, or a plain encoder with a fresh seeded 1-logit head."""
         path = resolve_model_path(name)
         torch.manual_seed(seed)  # the fresh head, if any, is reproducible
@@ -39,14 +43,14 @@ class CrossEncoder(nn.Module):
             path, num_labels=1, attn_implementation=attn_implementation)
         transformer.train()
         tokenizer = AutoTokenizer.from_pretrained(path)
-        return cls(transformer, tokenizer, max_length=max_length or 256, base_model=name, compile=compile)
+        return cls(transformer, tokenizer, max_length=max_length or 256, base_model=name, compile=compile, lora=lora)
 
     @classmethod
     def random_init(cls, size: Mapping[str, int], tokenizer: str = TOKENIZER, max_length: int = 256,
-                    compile: bool = False, seed: int = 0) -> CrossEncoder:
+                    compile: bool = False, seed: int = 0, lora: Mapping | None = None) -> CrossEncoder:
         """A random-init BERT reranker of `size` (hidden_size, num_hidden_layers, ...) with a 1-logit head."""
         transformer, tok = tiny_transformer(seed=seed, cross=True, tokenizer=tokenizer, **dict(size))
-        return cls(transformer, tok, max_length=max_length, base_model="random-init", compile=compile)
+        return cls(transformer, tok, max_length=max_length, base_model="random-init", compile=compile, lora=lora)
 
     def forward(self, features: dict[str, Tensor]) -> Tensor:
         return self.transformer(**features).logits.squeeze(-1)

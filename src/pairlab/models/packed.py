@@ -183,8 +183,12 @@ def packed_bert_forward(bert: BertModel, features: dict[str, Tensor]) -> tuple[T
     hidden = _dropout(hidden, emb.dropout)
     for layer in bert.encoder.layer:
         attn = layer.attention.self
-        projections = (attn.query, attn.key, attn.value)  # one matmul for the three
-        qkv = F.linear(hidden, torch.cat([p.weight for p in projections]), torch.cat([p.bias for p in projections]))
+        projections = (attn.query, attn.key, attn.value)
+        if all(type(p) is torch.nn.Linear for p in projections):  # one matmul for the three
+            qkv = F.linear(hidden, torch.cat([p.weight for p in projections]),
+                           torch.cat([p.bias for p in projections]))
+        else:  # adapted projections (LoRA) run as their modules
+            qkv = torch.cat([p(hidden) for p in projections], dim=-1)
         context = layout.attention(qkv, attn.num_attention_heads, attn.attention_head_size, attn.scaling,
                                    attn.dropout.p if attn.training else 0.0)
         hidden = _residual(layer.attention.output, context, hidden)

@@ -1,0 +1,38 @@
+"""An `Encoder` that remembers its embeddings, so the same evaluators can score truncated sizes
+(Matryoshka) without encoding again."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from pairlab.protocols import Encoder
+
+
+class CachedEncoder:
+    """Encodes each distinct call once; `truncated(dim)` views the same embeddings cut to their first `dim`
+    values (as `SentenceTransformer(..., truncate_dim=dim)` cuts them)."""
+
+    def __init__(self, encoder: Encoder, dim: int | None = None, cache: dict | None = None) -> None:
+        self.encoder, self.dim = encoder, dim
+        self.cache: dict = {} if cache is None else cache
+
+    @property
+    def kind(self) -> str:
+        return self.encoder.kind
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        return getattr(self.encoder, "prompts", {})
+
+    def encode(self, texts: list[str], batch_size: int = 64, **options: object) -> Tensor:
+        key = (tuple(texts), tuple(sorted(options.items())))
+        if key not in self.cache:
+            self.cache[key] = self.encoder.encode(texts, batch_size, **options)
+        embeddings = self.cache[key]
+        return embeddings if self.dim is None else embeddings[:, :self.dim]
+
+    def score(self, queries: list[str], passages: list[str], batch_size: int = 64) -> Tensor:
+        return self.encoder.score(queries, passages, batch_size)
+
+    def truncated(self, dim: int) -> CachedEncoder:
+        return CachedEncoder(self.encoder, dim, self.cache)
