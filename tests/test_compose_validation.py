@@ -30,6 +30,9 @@ def tasks_for(overrides, tmp_path):
     (["loss=plistmle", "model=cross_tiny", "data=quora_sample", "data.subset=pair-class"], "use data.subset=triplet"),
     (["loss=ce_mnrl", "model=cross_tiny", "data=msmarco_sample", "data.mode=pointwise"], "use data.mode=listwise"),
     (["loss=ce_mnrl", "model=tiny"], "use model=cross_minilm"),
+    (["loss=gist", "data=quora_sample", "data.subset=pair-class"], "use data.subset=pair"),
+    (["loss=gist", "model=cross_tiny"], "use model=minilm"),
+    (["loss=gist", "model=tiny", "data=msmarco_sample"], "use a loss for that data"),
 ])
 def test_incompatible_choice_names_both_sides_and_the_fix(overrides, fix, tmp_path):
     with pytest.raises(ConfigError) as err:
