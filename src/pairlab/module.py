@@ -64,7 +64,8 @@ class PairModule(pl.LightningModule):
 
     Metric names: `train/loss`, `val/loss` and `val/<metric>` for single-task runs; multi-task
     runs add `train/<task>/loss`, `train/<task>/examples`, `val/<task>/<metric>`, and
-    `val/<metric>` becomes the mean over the tasks that report it (a combined monitor).
+    `val/<metric>` becomes the mean over the tasks that report it (a combined monitor). Matryoshka
+    losses add `val/dim<d>/<metric>` for each truncated size d.
     """
 
     def __init__(self, encoder: BiEncoder | CrossEncoder, losses: Mapping[str, nn.Module],
@@ -97,6 +98,9 @@ class PairModule(pl.LightningModule):
         if missing:
             raise ValueError(f"task {missing[0]!r}: its loss is guided (loss.guide) but the module has no guide model")
         self.guides = {task: guide.eval().requires_grad_(False) for task, guide in (guides or {}).items()}
+        # a guide with another vocabulary or a shorter max length reads the batch's texts, re-tokenized
+        self.retokenize_for_guide = {task: guide.tokenizer.get_vocab() != encoder.tokenizer.get_vocab()
+                                     or guide.max_length < encoder.max_length for task, guide in self.guides.items()}
         self.gather_across_devices = {task: (gather_across_devices or {}).get(task, loss.spec.in_batch)
                                       for task, loss in losses.items()}
         # non-finite losses are counted on the device and read every `finite_check_every` steps
@@ -137,19 +141,16 @@ class PairModule(pl.LightningModule):
 
     @torch.no_grad()
     def guide_outputs(self, task: str, inputs: list[dict[str, Tensor]]) -> list[Tensor] | None:
-        """The task's guide embeddings of each column (None without a guide), in chunks of the GradCache size.
-        A guide with another vocabulary or a shorter max length reads the decoded texts, re-tokenized."""
+        """The task's guide embeddings of each column (None without a guide), in chunks of the GradCache size."""
         guide = self.guides.get(task)
         if guide is None:
             return None
         device = inputs[0]["input_ids"].device
         if next(guide.parameters()).device != device:
             guide.to(device)
-        retokenize = (guide.tokenizer.get_vocab() != self.encoder.tokenizer.get_vocab()
-                      or guide.max_length < self.encoder.max_length)
         columns = []
         for features in inputs:
-            if retokenize:
+            if self.retokenize_for_guide[task]:
                 texts = self.encoder.tokenizer.batch_decode(features["input_ids"], skip_special_tokens=True)
                 features = {k: v.to(device) for k, v in guide.tokenize(texts).items()}
             chunks = split_features(features, self.grad_cache_mini_batch or len(features["input_ids"]))

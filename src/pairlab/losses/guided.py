@@ -44,7 +44,7 @@ class GISTEmbedLoss(nn.Module):
             raise ValueError("loss.guide is not set: name the guide bi-encoder (hub id or folder)")
         if not temperature > 0:
             raise ValueError(f"loss.temperature must be > 0, got {temperature}")
-        pick({"absolute": 1, "relative": 1}, margin_strategy, "loss.margin_strategy")
+        pick(dict.fromkeys(("absolute", "relative")), margin_strategy, "loss.margin_strategy")
         self.guide, self.temperature = guide, temperature
         self.margin_strategy, self.margin = margin_strategy, margin
         self.contrast_anchors, self.contrast_positives = contrast_anchors, contrast_positives

@@ -24,7 +24,8 @@ from pairlab.losses.functional import pick
 from pairlab.losses.spec import LossSpec
 
 Activation = Literal["identity", "sigmoid"]
-ACTIVATIONS = {"identity": "identity", "sigmoid": "sigmoid"}
+ACTIVATIONS = dict.fromkeys(("identity", "sigmoid"))
+REDUCTION_LOGS = dict.fromkeys(("binary", "natural"))
 Weighting = Literal["ndcg_loss2pp", "ndcg_loss2", "ndcg_loss1", "lambdarank", "none"]
 _LIST = LossSpec(model="cross", min_columns=3, max_columns=None, label="list")
 PADDED_LOGIT = -1e16  # what ST places at padded positions before sorting (LambdaLoss, ListNet)
@@ -90,7 +91,7 @@ class LambdaLoss(nn.Module):
         schemes = {"ndcg_loss2pp": self._ndcg_loss2pp, "ndcg_loss2": _ndcg_loss2, "ndcg_loss1": _ndcg_loss1,
                    "lambdarank": _lambdarank, "none": None}
         self.scheme = pick(schemes, weighting, "loss.weighting")
-        pick({"binary": 1, "natural": 1}, reduction_log, "loss.reduction_log")
+        pick(REDUCTION_LOGS, reduction_log, "loss.reduction_log")
         pick(ACTIVATIONS, activation, "loss.activation")
         if k is not None and k < 1:
             raise ValueError(f"loss.k must be >= 1 or null, got {k}")
@@ -155,7 +156,8 @@ class ListNetLoss(nn.Module):
 
     def __init__(self, activation: Activation = "identity") -> None:
         super().__init__()
-        self.activation = pick(ACTIVATIONS, activation, "loss.activation")
+        pick(ACTIVATIONS, activation, "loss.activation")
+        self.activation = activation
 
     def forward(self, outputs: list[Tensor], labels: Tensor | None) -> Tensor:
         logits, labels, valid = ranking_lists(outputs, labels, type(self).__name__)
@@ -181,8 +183,8 @@ class PListMLELoss(nn.Module):
     def __init__(self, respect_input_order: bool = True, weighted: bool = True,
                  activation: Activation = "identity") -> None:
         super().__init__()
-        self.respect_input_order, self.weighted = respect_input_order, weighted
-        self.activation = pick(ACTIVATIONS, activation, "loss.activation")
+        pick(ACTIVATIONS, activation, "loss.activation")
+        self.respect_input_order, self.weighted, self.activation = respect_input_order, weighted, activation
 
     def forward(self, outputs: list[Tensor], labels: Tensor | None) -> Tensor:
         logits, labels, valid = ranking_lists(outputs, labels, type(self).__name__)
