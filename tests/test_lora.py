@@ -1,14 +1,14 @@
 """LoRA adapters through peft: only the adapters train, the packed forward applies them, the merged export
-loads in sentence-transformers / CrossEncoder with pairlab's outputs, and LoRA runs resume and use GradCache."""
+loads in sentence-transformers / CrossEncoder with pairlab's outputs, and LoRA runs use GradCache (their resume:
+tests/test_resume.py)."""
 
 from __future__ import annotations
 
 import json
-import signal
 
 import pytest
 import torch
-from helpers import train_cli, train_in_process
+from helpers import train_in_process
 from peft import LoraConfig, get_peft_model
 
 from pairlab.models import BiEncoder, CrossEncoder
@@ -103,19 +103,3 @@ def test_a_lora_run_trains_only_adapters_and_grad_cache_works(tmp_path) -> None:
             assert torch.equal(state[key], value), name  # frozen: unchanged by training
     assert any(not torch.equal(state[f"encoder.{n}"], v) for n, v in fresh.state_dict().items() if "lora_A" in n)
 
-
-def test_a_killed_lora_run_resumes_to_the_same_final_metrics(tmp_path) -> None:
-    common = ["model=tiny", "model.lora.r=4", "logger=csv", "num_workers=0", "trainer.max_epochs=2",
-              "data.batch_size=32", "callbacks.last_checkpoint.every_n_train_steps=4", "export=false"]
-    straight = train_cli([*common, f"hydra.run.dir={tmp_path / 'straight'}"])
-    assert straight.returncode == 0, straight.stderr[-3000:]
-    crashed_dir = tmp_path / "crashed"
-    crashed = train_cli([*common, f"hydra.run.dir={crashed_dir}", "+callbacks.kill._target_=helpers.KillAt",
-                         "+callbacks.kill.step=22"])
-    assert crashed.returncode == -signal.SIGKILL
-    resumed = train_cli([*common, f"hydra.run.dir={crashed_dir}",
-                         f"ckpt_path={crashed_dir / 'checkpoints' / 'last.ckpt'}"])
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    want = json.loads((tmp_path / "straight" / "metrics.json").read_text())
-    got = json.loads((crashed_dir / "metrics.json").read_text())
-    assert want.keys() == got.keys() and all(abs(want[k] - got[k]) <= 1e-5 for k in want)

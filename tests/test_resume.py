@@ -5,27 +5,30 @@ from __future__ import annotations
 import json
 import signal
 
+import pytest
 from helpers import train_cli
 
 COMMON = ["model=tiny", "logger=csv", "num_workers=0", "trainer.max_epochs=2", "data.batch_size=32",
           "callbacks.last_checkpoint.every_n_train_steps=4", "export=false"]
 
 
-def test_killed_run_resumes_to_the_same_final_metrics(tmp_path):
+@pytest.mark.parametrize("extra", [[], ["model.lora.r=4"]], ids=["full", "lora"])
+def test_killed_run_resumes_to_the_same_final_metrics(tmp_path, extra):
     # 480 duplicate pairs / 32 = 15 steps an epoch: the kill at step 22 lands mid-way through epoch 2,
-    # after the step-20 checkpoint.
-    straight = train_cli([*COMMON, f"hydra.run.dir={tmp_path / 'straight'}"])
+    # after the step-20 checkpoint. LoRA runs (adapters train, the base is frozen) resume alike.
+    common = [*COMMON, *extra]
+    straight = train_cli([*common, f"hydra.run.dir={tmp_path / 'straight'}"])
     assert straight.returncode == 0, straight.stderr[-3000:]
 
     crashed_dir = tmp_path / "crashed"
-    crashed = train_cli([*COMMON, f"hydra.run.dir={crashed_dir}", "+callbacks.kill._target_=helpers.KillAt",
+    crashed = train_cli([*common, f"hydra.run.dir={crashed_dir}", "+callbacks.kill._target_=helpers.KillAt",
                          "+callbacks.kill.step=22"])
     assert crashed.returncode == -signal.SIGKILL
     assert not (crashed_dir / "metrics.json").exists()
     last = crashed_dir / "checkpoints" / "last.ckpt"
     assert last.is_file()
 
-    resumed = train_cli([*COMMON, f"hydra.run.dir={crashed_dir}", f"ckpt_path={last}"])
+    resumed = train_cli([*common, f"hydra.run.dir={crashed_dir}", f"ckpt_path={last}"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "not resumable" not in resumed.stderr
 

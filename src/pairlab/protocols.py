@@ -25,12 +25,27 @@ class Encoder(Protocol):
         ...
 
 
-class _Prompted:
+class EncoderView:
+    """Base of encoders that wrap one: its kind and its prompts are the wrapped encoder's."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+
+    @property
+    def kind(self) -> str:
+        return self.encoder.kind
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        return getattr(self.encoder, "prompts", None) or {}
+
+
+class _Prompted(EncoderView):
     """An encoder that puts one of the model's prompts before every text it encodes."""
 
     def __init__(self, encoder: Encoder, prompt_name: str) -> None:
-        self.encoder, self.prompt_name = encoder, prompt_name
-        self.kind = encoder.kind
+        super().__init__(encoder)
+        self.prompt_name = prompt_name
 
     def encode(self, texts: list[str], batch_size: int = 64) -> Tensor:
         return self.encoder.encode(texts, batch_size, prompt_name=self.prompt_name)

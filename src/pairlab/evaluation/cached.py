@@ -5,24 +5,17 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from pairlab.protocols import Encoder
+from pairlab.protocols import Encoder, EncoderView
 
 
-class CachedEncoder:
+class CachedEncoder(EncoderView):
     """Encodes each distinct call once; `truncated(dim)` views the same embeddings cut to their first `dim`
     values (as `SentenceTransformer(..., truncate_dim=dim)` cuts them)."""
 
     def __init__(self, encoder: Encoder, dim: int | None = None, cache: dict | None = None) -> None:
-        self.encoder, self.dim = encoder, dim
+        super().__init__(encoder)
+        self.dim = dim
         self.cache: dict = {} if cache is None else cache
-
-    @property
-    def kind(self) -> str:
-        return self.encoder.kind
-
-    @property
-    def prompts(self) -> dict[str, str]:
-        return getattr(self.encoder, "prompts", {})
 
     def encode(self, texts: list[str], batch_size: int = 64, **options: object) -> Tensor:
         key = (tuple(texts), tuple(sorted(options.items())))

@@ -14,24 +14,16 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from pairlab.protocols import Encoder
+from pairlab.protocols import Encoder, EncoderView
 
 
-class ShardedEncoder:
+class ShardedEncoder(EncoderView):
     """An `Encoder` whose `encode` / `score` split the work across the ranks of the default process group."""
 
     def __init__(self, encoder: Encoder, rank: int, world_size: int, device: torch.device) -> None:
-        self.encoder = encoder
+        super().__init__(encoder)
         self.rank, self.world_size = rank, world_size
         self.device = device  # where collectives run: NCCL gathers CUDA tensors, gloo CPU ones
-
-    @property
-    def kind(self) -> str:
-        return self.encoder.kind
-
-    @property
-    def prompts(self) -> dict[str, str]:
-        return getattr(self.encoder, "prompts", {})
 
     def encode(self, texts: list[str], batch_size: int = 64, prompt_name: str | None = None) -> Tensor:
         return self._sharded(len(texts), lambda rows: self.encoder.encode(
