@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pairlab.models import BiEncoder, packed
+from pairlab.models import BiEncoder, CrossEncoder, packed
 from pairlab.models.packed import PackedLayout, cpu_dropout, length_buckets
 
 # 40 texts from 1 to ~60 words: several length buckets
@@ -142,3 +142,41 @@ def test_only_encoder_bert_with_absolute_positions_is_packed():
     bert.config.position_embedding_type = "absolute"
     bert.config.is_decoder = True
     assert not packed.packs(bert)
+
+
+# ---- rerankers: BertForSequenceClassification on the real tokens of (query, passage) pairs ---------------
+def tiny_reranker(unpad: bool) -> CrossEncoder:
+    return CrossEncoder.random_init({"hidden_size": 32}, max_length=128, unpad=unpad)
+
+
+def test_packed_reranker_equals_padded_logits_and_gradients():
+    padded, unpadded = tiny_reranker(False).eval(), tiny_reranker(True).eval()
+    features = padded.tokenize(TEXTS[:20], TEXTS[20:])
+    assert features["attention_mask"].float().mean() < 0.9  # pairs of unequal lengths: real padding
+    out_padded, out_unpadded = padded(features), unpadded(features)
+    assert out_padded.shape == (20,) and torch.allclose(out_padded, out_unpadded, atol=1e-5)
+    weights = torch.randn(out_padded.shape, generator=torch.Generator().manual_seed(0))
+    (out_padded * weights).sum().backward()
+    (out_unpadded * weights).sum().backward()
+    expected, found = grads(padded), grads(unpadded)
+    assert expected.keys() == found.keys()
+    for name in expected:
+        assert torch.allclose(expected[name], found[name], atol=1e-5, rtol=1e-4), name
+
+
+def test_packed_reranker_training_path_without_dropout_equals_eval(monkeypatch):
+    reranker = tiny_reranker(True)
+    features = reranker.tokenize(TEXTS[:20], TEXTS[20:])
+    expected = reranker.eval()(features)
+    monkeypatch.setattr(packed, "cpu_dropout", lambda x, p: x)
+    reranker.train()
+    reranker.transformer.dropout.p = 0.0  # the classifier's own dropout (a module call, not the packed path's)
+    assert torch.allclose(reranker(features), expected, atol=1e-5)
+
+
+def test_left_padded_rerankers_keep_the_padded_forward():
+    """HF's pooler reads position 0, a pad under left padding: the packed path (which reads [CLS]) steps aside."""
+    padded, unpadded = tiny_reranker(False).eval(), tiny_reranker(True).eval()
+    padded.tokenizer.padding_side = "left"
+    features = padded.tokenize(TEXTS[:20], TEXTS[20:])
+    assert torch.equal(padded(features), unpadded(features))

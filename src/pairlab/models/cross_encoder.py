@@ -9,19 +9,21 @@ from torch import Tensor, nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from pairlab.models.hub import resolve_model_path
-from pairlab.models.lora import LoraSettings, with_lora
+from pairlab.models.lora import LoraSettings, backbone, with_lora
+from pairlab.models.packed import packed_reranker_logits, packs_reranker
 from pairlab.models.tiny import TOKENIZER, tiny_transformer
 
 
 class CrossEncoder(nn.Module):
     """Scores (query, passage) pairs; `forward` takes one tokenized candidate column -> [B] logits.
+    `unpad`: BERT rerankers run on the real tokens only (`pairlab.models.packed`), same logits.
     `lora`: train LoRA adapters and the classification head only (`pairlab.models.lora`)."""
 
     kind = "cross"
 
     def __init__(self, transformer: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                  max_length: int = 256, base_model: str = "", compile: bool = False,
-                 lora: Mapping | None = None) -> None:
+                 lora: Mapping | None = None, unpad: bool = False) -> None:
         super().__init__()
         if transformer.config.num_labels != 1:
             raise ValueError(f"a reranker needs num_labels=1, the model has {transformer.config.num_labels}")
@@ -30,12 +32,14 @@ class CrossEncoder(nn.Module):
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.base_model = base_model
+        self.unpad = unpad
         if compile:  # compiles the forward in place: parameter names, checkpoints and exports unchanged
             self.compile(dynamic=True)
 
     @classmethod
     def from_pretrained(cls, name: str, max_length: int | None = None, seed: int = 0, compile: bool = False,
-                        attn_implementation: str = "sdpa", lora: Mapping | None = None) -> CrossEncoder:
+                        attn_implementation: str = "sdpa", lora: Mapping | None = None,
+                        unpad: bool = False) -> CrossEncoder:
         """Load a reranker, or a plain encoder with a fresh seeded 1-logit head."""
         path = resolve_model_path(name)
         torch.manual_seed(seed)  # the fresh head, if any, is reproducible
@@ -43,16 +47,22 @@ class CrossEncoder(nn.Module):
             path, num_labels=1, attn_implementation=attn_implementation)
         transformer.train()
         tokenizer = AutoTokenizer.from_pretrained(path)
-        return cls(transformer, tokenizer, max_length=max_length or 256, base_model=name, compile=compile, lora=lora)
+        return cls(transformer, tokenizer, max_length=max_length or 256, base_model=name, compile=compile, lora=lora,
+                   unpad=unpad)
 
     @classmethod
     def random_init(cls, size: Mapping[str, int], tokenizer: str = TOKENIZER, max_length: int = 256,
-                    compile: bool = False, seed: int = 0, lora: Mapping | None = None) -> CrossEncoder:
+                    compile: bool = False, seed: int = 0, lora: Mapping | None = None,
+                    unpad: bool = False) -> CrossEncoder:
         """A random-init BERT reranker of `size` (hidden_size, num_hidden_layers, ...) with a 1-logit head."""
         transformer, tok = tiny_transformer(seed=seed, cross=True, tokenizer=tokenizer, **dict(size))
-        return cls(transformer, tok, max_length=max_length, base_model="random-init", compile=compile, lora=lora)
+        return cls(transformer, tok, max_length=max_length, base_model="random-init", compile=compile, lora=lora,
+                   unpad=unpad)
 
     def forward(self, features: dict[str, Tensor]) -> Tensor:
+        model = backbone(self.transformer)
+        if self.unpad and packs_reranker(model) and bool(features["attention_mask"][:, 0].all()):  # right-padded
+            return packed_reranker_logits(model, features).squeeze(-1)
         return self.transformer(**features).logits.squeeze(-1)
 
     def tokenize(self, queries: list[str], passages: list[str]) -> dict[str, Tensor]:

@@ -39,11 +39,11 @@ def resolve(name: str) -> str:
 def load_encoder(name: str, kind: str | None, max_length: int | None = None,
                  device: torch.device | str = "cpu") -> BiEncoder | CrossEncoder:
     """A bi- or cross-encoder (`kind`, or detected from the folder) with the folder's own settings, on
-    `device`; BERT-layout bi-encoders skip padding tokens (same embeddings, less work)."""
+    `device`; BERT-layout encoders skip padding tokens (same outputs, less work)."""
     path = resolve(name)
     kind = kind or detect_kind(path)
     if kind == "cross":
-        return CrossEncoder.from_pretrained(path, max_length=max_length).to(device)
+        return CrossEncoder.from_pretrained(path, max_length=max_length, unpad=True).to(device)
     if kind == "bi":
         return BiEncoder.from_pretrained(path, max_length=max_length, unpad=True).to(device)
     raise ConfigError(f"eval.model_kind={kind!r} is unknown: use bi or cross")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from transformers import BertModel
+from transformers import BertForSequenceClassification, BertModel
 
 ROW_BUCKET = 64  # packed rows are rounded up to a multiple of this: a few shapes, an unfragmented heap
 
@@ -157,6 +157,21 @@ def packs(model: torch.nn.Module) -> bool:
     config = getattr(model, "config", None)
     return (isinstance(model, BertModel) and not config.is_decoder
             and getattr(config, "position_embedding_type", "absolute") == "absolute")
+
+
+def packs_reranker(model: torch.nn.Module) -> bool:
+    """Whether `packed_reranker_logits` computes this model's logits: a BERT classifier over a packable BERT."""
+    return isinstance(model, BertForSequenceClassification) and packs(model.bert) and model.bert.pooler is not None
+
+
+def packed_reranker_logits(model: BertForSequenceClassification, features: dict[str, Tensor]) -> Tensor:
+    """A BertForSequenceClassification's logits [B, labels] from the packed forward: the pooler reads each
+    sequence's first token (the [CLS] of right-padded pairs), then dropout and the classifier as in the model."""
+    hidden, layout = packed_bert_forward(model.bert, features)
+    lengths = features["attention_mask"].sum(1)
+    first = lengths.cumsum(0) - lengths  # the packed row of each sequence's first token
+    pooled = model.bert.pooler.activation(model.bert.pooler.dense(hidden[first]))
+    return model.classifier(model.dropout(pooled))
 
 
 def packed_mean(hidden: Tensor, layout: PackedLayout, attention_mask: Tensor) -> Tensor:
