@@ -38,7 +38,11 @@ class Task:
     loss_name: str
     weight: float | None
     gather_across_devices: bool  # under DDP the loss sees every rank's outputs (in-batch negatives)
-    prompts: dict[str, str]  # column -> prompt put before its texts (`data.prompts`)
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        """column -> the prompt put before its texts (`data.prompts`)."""
+        return self.data.prompts
 
 
 def model_kind(model: DictConfig | Mapping) -> str:
@@ -126,15 +130,14 @@ def build_tasks(task_cfg: DictConfig | Mapping, model_kind: str) -> dict[str, Ta
         if entry.get("batch_size"):
             data_cfg["batch_size"] = entry["batch_size"]
         gather = loss_cfg.pop("gather_across_devices", None)
-        prompts = {column: text for column, text in (data_cfg.pop("prompts", None) or {}).items() if text}
         data = checked(lambda: instantiate(data_cfg, _convert_="all"))  # noqa: B023 - called at once
         loss = checked(lambda: build_loss(loss_cfg))  # noqa: B023
         loss_name = loss_cfg.get("name", type(loss).__name__)
         check_task(name, loss_name, loss.spec, data, model_kind)
         data.check_available()
-        check_prompts(name, prompts, data, model_kind)
+        check_prompts(name, data.prompts, data, model_kind)
         tasks[name] = Task(name, data, loss, loss_name, entry.get("weight"),
-                           loss.spec.in_batch if gather is None else bool(gather), prompts)
+                           loss.spec.in_batch if gather is None else bool(gather))
     return tasks
 
 

@@ -7,7 +7,7 @@ checked against the loss before anything is read or any model loads. Reading hap
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from typing import ClassVar, Literal, Protocol
 
 from pairlab.data.example import ExampleSet, Provides
@@ -26,6 +26,8 @@ class TaskData(Protocol):
     """no_duplicates: no text appears twice in a (global) batch, for losses that use in-batch negatives."""
     choice_key: ClassVar[str | None] = None
     """The data's own option that selects a layout (`subset`, `mode`), when it has several."""
+    prompts: dict[str, str] = {}
+    """`data.prompts`: per column name, a prompt the collate step puts before its texts (`prompts_of`)."""
 
     @property
     def provides(self) -> Provides: ...
@@ -50,6 +52,11 @@ class TaskData(Protocol):
 
 
 BATCH_SAMPLERS = ("random", "no_duplicates")
+
+
+def prompts_of(prompts: Mapping[str, str | None] | None) -> dict[str, str]:
+    """The set prompts of a `data.prompts` mapping (the configs list each column with null: no prompt)."""
+    return {column: text for column, text in (prompts or {}).items() if text}
 
 
 def check_batch_sampler(value: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from pairlab.data import reranking, retrieval
-from pairlab.data.base import TaskData, check_batch_sampler
+from pairlab.data.base import TaskData, check_batch_sampler, prompts_of
 from pairlab.data.example import Example, ExampleSet, ListExampleSet, Provides
 from pairlab.data.tabular import BadRows, Row, read_rows
 from pairlab.errors import DataError
@@ -31,7 +31,7 @@ class ColumnsData(TaskData):
     def __init__(self, name: str = "columns", source: str | None = None, val_size: float = 1000,
                  max_examples: int | None = None, batch_size: int = 32, seed: int = 0, on_bad_row: str = "error",
                  batch_sampler: str = "random", eval_batch_size: int = 64,
-                 dev: Mapping[str, Any] | None = None) -> None:
+                 dev: Mapping[str, Any] | None = None, prompts: Mapping[str, str | None] | None = None) -> None:
         unknown = sorted(set(dev or {}) - set(DEV_KEYS))
         if unknown:
             raise ValueError(f"data.dev.{unknown[0]} is unknown: data.dev takes {', '.join(DEV_KEYS)}")
@@ -44,6 +44,7 @@ class ColumnsData(TaskData):
         self.batch_size, self.seed, self.bad_rows = batch_size, seed, BadRows(on_bad_row)
         self.batch_sampler = check_batch_sampler(batch_sampler)
         self.eval_batch_size, self.dev = eval_batch_size, dict(dev or {})
+        self.prompts = prompts_of(prompts)
         self._evaluator: Evaluator | None = None
         self._provides: Provides | None = None
         self._splits: tuple[list[Example], list[Example]] | None = None

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from pairlab.data.base import TaskData, check_batch_sampler
+from pairlab.data.base import TaskData, check_batch_sampler, prompts_of
 from pairlab.data.example import Example, ExampleSet, ListExampleSet, Provides
 from pairlab.data.tabular import SUFFIXES, BadRows, Row, read_rows
 from pairlab.errors import DataError
@@ -94,7 +94,8 @@ class QuoraData(TaskData):
     def __init__(self, name: str = "quora", source: str = HUB_ID, subset: str | None = None,
                  columns: Sequence[str] | None = None, symmetric: bool = False, val_size: float = 1000,
                  max_examples: int | None = None, batch_size: int = 32, seed: int = 0,
-                 on_bad_row: str = "error", eval_batch_size: int = 128, batch_sampler: str = "random") -> None:
+                 on_bad_row: str = "error", eval_batch_size: int = 128, batch_sampler: str = "random",
+                 prompts: Mapping[str, str | None] | None = None) -> None:
         if subset is not None and subset not in SUBSETS:
             raise ValueError(f"data.subset={subset!r} is unknown: use one of {', '.join(SUBSETS)}")
         if batch_size <= 0:
@@ -104,6 +105,7 @@ class QuoraData(TaskData):
         self.symmetric, self.val_size, self.max_examples = symmetric, val_size, max_examples
         self.batch_size, self.seed, self.eval_batch_size = batch_size, seed, eval_batch_size
         self.batch_sampler = check_batch_sampler(batch_sampler)
+        self.prompts = prompts_of(prompts)
         self.bad_rows = BadRows(on_bad_row)
         self._splits: tuple[list[Record], list[Record]] | None = None
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from pairlab.data import reranking, retrieval
-from pairlab.data.base import TaskData, check_batch_sampler
+from pairlab.data.base import TaskData, check_batch_sampler, prompts_of
 from pairlab.data.example import ExampleSet, Provides
 from pairlab.data.indexed import KeyedTsv
 from pairlab.data.msmarco.files import (
@@ -74,7 +74,7 @@ class MsMarcoSource(TaskData):
     def __init__(self, name: str, batch_size: int, source: str | None, collection: str | None,
                  queries: str | None, hub_subset: str | None, max_examples: int | None, val_size: int,
                  eval_batch_size: int, dev: Mapping[str, Any] | None, on_bad_row: str = "error",
-                 batch_sampler: str = "random") -> None:
+                 batch_sampler: str = "random", prompts: Mapping[str, str | None] | None = None) -> None:
         if batch_size <= 0:
             raise ValueError(f"data.batch_size must be > 0, got {batch_size}")
         unknown = sorted(set(dev or {}) - set(DEV_KEYS))
@@ -86,6 +86,7 @@ class MsMarcoSource(TaskData):
         self.dev = dict(dev or {})
         self.bad_rows = BadRows(on_bad_row)
         self.batch_sampler = check_batch_sampler(batch_sampler)
+        self.prompts = prompts_of(prompts)
         self._sets: tuple[ExampleSet, ExampleSet | None] | None = None
         self._evaluator: Evaluator | None = None
 
@@ -212,13 +213,13 @@ class MsMarcoData(MsMarcoSource):
                  triples: str | None = "qidpidtriples.train.full.2.tsv.gz", hub_subset: str | None = None,
                  max_examples: int | None = None, val_size: int = 1000, eval_batch_size: int = 64,
                  dev: Mapping[str, Any] | None = None, on_bad_row: str = "error",
-                 batch_sampler: str = "random") -> None:
+                 batch_sampler: str = "random", prompts: Mapping[str, str | None] | None = None) -> None:
         if mode not in (None, "pointwise", "listwise"):
             raise ValueError(f"data.mode={mode!r} is unknown: use pointwise or listwise")
         if negatives_per_positive < 1:
             raise ValueError(f"data.negatives_per_positive must be >= 1, got {negatives_per_positive}")
         super().__init__(name, batch_size, source, collection, queries, hub_subset, max_examples, val_size,
-                         eval_batch_size, dev, on_bad_row, batch_sampler)
+                         eval_batch_size, dev, on_bad_row, batch_sampler, prompts)
         self.mode, self.k, self.triples = mode, negatives_per_positive, triples
 
     choice_key = "mode"  # compose-time validation picks the mode the loss needs when data.mode is null
@@ -304,9 +305,9 @@ class MsMarcoKDData(MsMarcoSource):
                  teacher_scores: str | None = "bert_cat_ensemble_msmarcopassage_train_scores_ids.tsv",
                  hub_subset: str | None = None, max_examples: int | None = None, val_size: int = 1000,
                  eval_batch_size: int = 64, dev: Mapping[str, Any] | None = None, on_bad_row: str = "error",
-                 batch_sampler: str = "random") -> None:
+                 batch_sampler: str = "random", prompts: Mapping[str, str | None] | None = None) -> None:
         super().__init__(name, batch_size, source, collection, queries, hub_subset, max_examples, val_size,
-                         eval_batch_size, dev, on_bad_row, batch_sampler)
+                         eval_batch_size, dev, on_bad_row, batch_sampler, prompts)
         self.teacher_scores = teacher_scores
 
     @property
