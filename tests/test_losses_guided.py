@@ -148,3 +148,14 @@ def test_an_unloadable_guide_is_one_line(tmp_path) -> None:
                         f"hydra.run.dir={tmp_path}"])
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].startswith(f"pairlab: loss.guide='{tmp_path / 'nowhere'}'")
+
+
+def test_a_matryoshka_gist_run_loads_its_guide(tmp_path) -> None:
+    """The guide is found under the Matryoshka wrapper, and the guide's embeddings reach the wrapped loss."""
+    import json
+
+    from helpers import train_in_process
+
+    train_in_process(["loss=gist", "data=quora_sample", "loss.matryoshka.dims=[32,16]", "trainer.max_steps=2",
+                      "eval_baseline=false", "export=false"], tmp_path)
+    assert "val/dim16/mrr@10" in json.loads((tmp_path / "metrics.json").read_text())

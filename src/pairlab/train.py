@@ -24,6 +24,7 @@ from pairlab.data.collate import Collator
 from pairlab.data.datamodule import PairDataModule
 from pairlab.errors import ConfigError, DataError
 from pairlab.export import export_model
+from pairlab.losses import base_loss
 from pairlab.models import BiEncoder, CrossEncoder
 from pairlab.models.precision import cpu_flags, native_bf16
 from pairlab.module import PairModule
@@ -81,10 +82,11 @@ def load_guides(tasks: dict[str, Task]) -> dict[str, BiEncoder]:
     guides = {}
     for name, task in tasks.items():
         if task.loss.spec.guided:
+            guide = base_loss(task.loss).guide
             try:
-                guides[name] = BiEncoder.from_pretrained(task.loss.guide, unpad=True)
+                guides[name] = BiEncoder.from_pretrained(guide, unpad=True)
             except (OSError, ValueError) as e:
-                raise ConfigError(f"loss.guide={task.loss.guide!r} cannot be loaded ({e}): name a bi-encoder "
+                raise ConfigError(f"loss.guide={guide!r} cannot be loaded ({e}): name a bi-encoder "
                                   "folder or hub id, e.g. sentence-transformers/all-MiniLM-L6-v2") from None
     return guides
 
@@ -151,7 +153,7 @@ def run(cfg: DictConfig) -> float | None:
 
     encoder = build_encoder(cfg.model)
     datamodule.collator = Collator(encoder.tokenizer, encoder.max_length, encoder.kind, in_batch_negatives={
-        name: task.loss.num_negatives for name, task in tasks.items() if task.loss.spec.pairs_in_batch},
+        name: base_loss(task.loss).num_negatives for name, task in tasks.items() if task.loss.spec.pairs_in_batch},
         prompts={name: column_prompts(task) for name, task in tasks.items() if task.prompts})
     if encoder.kind == "bi":  # the evaluators and the export use the columns' prompts by name
         encoder.prompts.update(named_prompts(tasks))
