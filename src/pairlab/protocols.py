@@ -37,7 +37,7 @@ class EncoderView:
 
     @property
     def prompts(self) -> dict[str, str]:
-        return getattr(self.encoder, "prompts", None) or {}
+        return getattr(self.encoder, "prompts", None) or {}  # cross-encoders have none
 
 
 class _Prompted(EncoderView):
@@ -51,10 +51,15 @@ class _Prompted(EncoderView):
         return self.encoder.encode(texts, batch_size, prompt_name=self.prompt_name)
 
 
+def prompt_text(encoder: Encoder, name: str) -> str | None:
+    """The encoder's prompt of that name (None: it has none; cross-encoders have no prompts)."""
+    return (getattr(encoder, "prompts", None) or {}).get(name)
+
+
 def for_role(encoder: Encoder, role: Literal["query", "document"]) -> Encoder:
     """`encoder` for texts in one role: with the model's prompt of that name when it has one (sentence-
     transformers' names: "query", "document"), else unchanged."""
-    return _Prompted(encoder, role) if role in (getattr(encoder, "prompts", None) or {}) else encoder
+    return _Prompted(encoder, role) if prompt_text(encoder, role) is not None else encoder
 
 
 class Evaluator(Protocol):

@@ -135,18 +135,19 @@ def build_tasks(task_cfg: DictConfig | Mapping, model_kind: str) -> dict[str, Ta
         loss_name = loss_cfg.get("name", type(loss).__name__)
         check_task(name, loss_name, loss.spec, data, model_kind)
         data.check_available()
-        check_prompts(name, data.prompts, data, model_kind)
+        check_prompts(name, data, model_kind)
         tasks[name] = Task(name, data, loss, loss_name, entry.get("weight"),
                            loss.spec.in_batch if gather is None else bool(gather))
     return tasks
 
 
-def check_prompts(task: str, prompts: Mapping[str, str], data: TaskData, model_kind: str) -> None:
+def check_prompts(task: str, data: TaskData, model_kind: str) -> None:
+    """Every `data.prompts` key names a column of the data, and only bi-encoders take prompts."""
     where = "" if task == "main" else f" (task {task!r})"
-    if prompts and model_kind != "bi":
+    if data.prompts and model_kind != "bi":
         raise ConfigError(f"data.prompts{where} applies to bi-encoders: drop it, or use a bi-encoder model")
     columns = data.provides.columns
-    for key in prompts:
+    for key in data.prompts:
         if not any(_prompted_by(key, column) for column in columns):
             raise ConfigError(f"data.prompts.{key}{where}: the data has no column {key!r}; its columns are "
                               f"{', '.join(columns)}")

@@ -17,10 +17,10 @@ class CachedEncoder(EncoderView):
         self.dim = dim
         self.cache: dict = {} if cache is None else cache
 
-    def encode(self, texts: list[str], batch_size: int = 64, **options: object) -> Tensor:
-        key = (tuple(texts), tuple(sorted(options.items())))
+    def encode(self, texts: list[str], batch_size: int = 64, prompt_name: str | None = None) -> Tensor:
+        key = (tuple(texts), prompt_name)
         if key not in self.cache:
-            self.cache[key] = self.encoder.encode(texts, batch_size, **options)
+            self.cache[key] = self.encoder.encode(texts, batch_size, prompt_name=prompt_name)
         embeddings = self.cache[key]
         return embeddings if self.dim is None else embeddings[:, :self.dim]
 

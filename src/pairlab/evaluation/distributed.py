@@ -26,8 +26,8 @@ class ShardedEncoder(EncoderView):
         self.device = device  # where collectives run: NCCL gathers CUDA tensors, gloo CPU ones
 
     def encode(self, texts: list[str], batch_size: int = 64, prompt_name: str | None = None) -> Tensor:
-        return self._sharded(len(texts), lambda rows: self.encoder.encode(
-            [texts[i] for i in rows], batch_size, **({"prompt_name": prompt_name} if prompt_name else {})))
+        return self._sharded(len(texts), lambda rows: self.encoder.encode([texts[i] for i in rows], batch_size,
+                                                                          prompt_name=prompt_name))
 
     def score(self, queries: list[str], passages: list[str], batch_size: int = 64) -> Tensor:
         return self._sharded(len(queries), lambda rows: self.encoder.score(

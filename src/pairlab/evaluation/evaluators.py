@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from pairlab.evaluation.classification import pair_classification_metrics
 from pairlab.evaluation.retrieval import exact_search, ir_metrics, run_from_search
-from pairlab.protocols import Encoder, for_role
+from pairlab.protocols import Encoder, for_role, prompt_text
 
 RETRIEVAL_METRICS = ("mrr@10", "ndcg@10", "recall@1", "recall@10", "recall@100", "map@100")
 
@@ -42,7 +42,7 @@ class DuplicatesEvaluator:
         queries and first texts of pairs with the query prompt, corpus and second texts with the document one."""
         embeddings = for_role(encoder, "document").encode(self.corpus, batch_size=self.batch_size)
         as_queries = (for_role(encoder, "query").encode(self.corpus, batch_size=self.batch_size)
-                      if _prompt(encoder, "query") != _prompt(encoder, "document") else embeddings)
+                      if prompt_text(encoder, "query") != prompt_text(encoder, "document") else embeddings)
         metrics: dict[str, float] = {}
         if self.qrels:
             query_rows = torch.tensor([int(q) for q in self.qrels])
@@ -59,10 +59,6 @@ class DuplicatesEvaluator:
             labels = torch.tensor([label for _, _, label in self.labelled])
             metrics.update(pair_classification_metrics(cos.numpy(), labels.numpy()))
         return metrics
-
-
-def _prompt(encoder: Encoder, name: str) -> str | None:
-    return (getattr(encoder, "prompts", None) or {}).get(name)
 
 
 def duplicate_clusters(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
