@@ -39,11 +39,6 @@ class Task:
     weight: float | None
     gather_across_devices: bool  # under DDP the loss sees every rank's outputs (in-batch negatives)
 
-    @property
-    def prompts(self) -> dict[str, str]:
-        """column -> the prompt put before its texts (`data.prompts`)."""
-        return self.data.prompts
-
 
 def model_kind(model: DictConfig | Mapping) -> str:
     """"bi" or "cross": the kind of encoder a model config's `_target_` builds, read without building it."""
@@ -160,7 +155,7 @@ def _prompted_by(key: str, column: str) -> bool:
 
 def column_prompts(task: Task) -> list[str]:
     """The prompt of each of the task's columns, in column order ("" for none)."""
-    return [next((text for key, text in task.prompts.items() if _prompted_by(key, column)), "")
+    return [next((text for key, text in task.data.prompts.items() if _prompted_by(key, column)), "")
             for column in task.data.provides.columns]
 
 
@@ -169,10 +164,10 @@ def named_prompts(tasks: Mapping[str, Task]) -> dict[str, str]:
     first column's) and "document" (the other columns', when they share one)."""
     names: dict[str, str] = {}
     for task in tasks.values():
-        if not task.prompts:
+        if not task.data.prompts:
             continue
         first, *rest = column_prompts(task)
-        found = dict(task.prompts)
+        found = dict(task.data.prompts)
         if first:
             found["query"] = first
         if rest and len(set(rest)) == 1 and rest[0]:

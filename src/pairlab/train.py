@@ -154,7 +154,7 @@ def run(cfg: DictConfig) -> float | None:
     encoder = build_encoder(cfg.model)
     datamodule.collator = Collator(encoder.tokenizer, encoder.max_length, encoder.kind, in_batch_negatives={
         name: base_loss(task.loss).num_negatives for name, task in tasks.items() if task.loss.spec.pairs_in_batch},
-        prompts={name: column_prompts(task) for name, task in tasks.items() if task.prompts})
+        prompts={name: column_prompts(task) for name, task in tasks.items() if task.data.prompts})
     if encoder.kind == "bi":  # the evaluators and the export use the columns' prompts by name
         encoder.prompts.update(named_prompts(tasks))
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
