@@ -1,0 +1,26 @@
+"""bench/step_profile.py runs its steps on a BiMPM-format file and reports its per-step numbers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "step_profile.py"
+
+
+def test_step_profile_reports_time_faults_and_the_op_table(tmp_path: Path):
+    rows = [f"{i % 2}\thow do i learn topic {i} fast\twhat is the best way to learn topic {i}\t{i}" for i in range(12)]
+    tsv = tmp_path / "dev.tsv"
+    tsv.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, str(BENCH), "--bimpm-path", str(tsv), "--precision", "bf16",
+                           "--batch-size", "4", "--max-length", "16", "--warmup", "1", "--steps", "2",
+                           "--profile", "1", "--rows", "5"],
+                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["precision"] == "bf16" and result["s_per_step"] > 0 and result["user_s_per_step"] > 0
+    assert result["minor_faults_per_step"] >= 0
+    assert "aten::mm" in done.stdout or "aten::addmm" in done.stdout  # the profiler table saw the matmuls
