@@ -4,8 +4,8 @@ Embeddings, projections, layer norms, dropout and the feed-forward are position-
 the N real tokens of a batch packed as one [N, D] matrix. Attention needs a [b, H, T, d] layout: it
 runs once per *length bucket* (the batch's sequences sorted by length and cut into groups, each
 padded to its own longest), so a batch of short questions with one long one no longer pays T_max^2
-attention (and attention dropout) for every sequence. Same math as `bert(...)`: only the order in
-which dropout masks are drawn differs.
+attention (and attention dropout) for every sequence. Same math as `bert(...)`: only the dropout
+masks differ (how and in which order they are drawn).
 
 On CPU, dropout masks come from `cpu_dropout` (16 random bits an element, from SFC64 seeded by torch's
 generator): `F.dropout` draws one 32-bit Mersenne Twister number per element, which made dropout
