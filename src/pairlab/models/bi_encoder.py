@@ -63,7 +63,8 @@ class BiEncoder(nn.Module):
     """Embeds each text independently; `forward` takes one tokenized column.
 
     `unpad`: run BERT-layout transformers on the real tokens only (`pairlab.models.packed`), same
-    outputs; other architectures keep the padded forward.
+    outputs; other architectures keep the padded forward. `onednn_linear`: the packed path's fp32 CPU
+    projections run through oneDNN (`pairlab.models.packed.linear`), same outputs.
     `prompts`: named prefixes (`{"query": "query: "}`) that `encode(prompt_name=...)` puts before texts and
     the export saves; `truncate_dim`: `encode` returns the first that many values (the export's default,
     as sentence-transformers' truncate_dim); `lora`: train LoRA adapters only (`pairlab.models.lora`).
@@ -73,7 +74,7 @@ class BiEncoder(nn.Module):
 
     def __init__(self, transformer: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                  pooling: Pooling = "mean", normalize: bool = True, max_length: int = 128,
-                 base_model: str = "", unpad: bool = False, compile: bool = False,
+                 base_model: str = "", unpad: bool = False, onednn_linear: bool = True, compile: bool = False,
                  prompts: Mapping[str, str] | None = None, truncate_dim: int | None = None,
                  lora: Mapping | None = None) -> None:
         super().__init__()
@@ -90,6 +91,7 @@ class BiEncoder(nn.Module):
         self.max_length = max_length
         self.base_model = base_model
         self.unpad = unpad
+        self.onednn_linear = onednn_linear
         self.prompts = dict(prompts or {})
         self.truncate_dim = truncate_dim
         if compile:  # compiles the forward in place: parameter names, checkpoints and exports unchanged
@@ -97,7 +99,8 @@ class BiEncoder(nn.Module):
 
     @classmethod
     def from_pretrained(cls, name: str, pooling: Pooling | None = None, normalize: bool | None = None,
-                        max_length: int | None = None, unpad: bool = False, compile: bool = False,
+                        max_length: int | None = None, unpad: bool = False, onednn_linear: bool = True,
+                        compile: bool = False,
                         attn_implementation: str = "sdpa", prompts: Mapping[str, str] | None = None,
                         truncate_dim: int | None = None, lora: Mapping | None = None) -> BiEncoder:
         """Load a hub id or local folder; a sentence-transformers folder supplies the pooling,
@@ -112,21 +115,22 @@ class BiEncoder(nn.Module):
             pooling=pooling or found.get("pooling", "mean"),
             normalize=normalize if normalize is not None else found.get("normalize", False),
             max_length=max_length or found.get("max_length") or 128,
-            base_model=name, unpad=unpad, compile=compile,
+            base_model=name, unpad=unpad, onednn_linear=onednn_linear, compile=compile,
             prompts=prompts or found.get("prompts"),
             truncate_dim=truncate_dim if truncate_dim is not None else found.get("truncate_dim"), lora=lora,
         )
 
     @classmethod
     def random_init(cls, size: Mapping[str, int], tokenizer: str = TOKENIZER, pooling: Pooling = "mean",
-                    normalize: bool = True, max_length: int = 128, unpad: bool = False, compile: bool = False,
+                    normalize: bool = True, max_length: int = 128, unpad: bool = False, onednn_linear: bool = True,
+                    compile: bool = False,
                     seed: int = 0, prompts: Mapping[str, str] | None = None, truncate_dim: int | None = None,
                     lora: Mapping | None = None) -> BiEncoder:
         """A random-init BERT of `size` (hidden_size, num_hidden_layers, ...) with `tokenizer`'s vocabulary."""
         transformer, tok = tiny_transformer(seed=seed, tokenizer=tokenizer, **dict(size))
         return cls(transformer, tok, pooling=pooling, normalize=normalize, max_length=max_length,
-                   base_model="random-init", unpad=unpad, compile=compile, prompts=prompts,
-                   truncate_dim=truncate_dim, lora=lora)
+                   base_model="random-init", unpad=unpad, onednn_linear=onednn_linear, compile=compile,
+                   prompts=prompts, truncate_dim=truncate_dim, lora=lora)
 
     @property
     def dim(self) -> int:
@@ -136,7 +140,7 @@ class BiEncoder(nn.Module):
         mask = features["attention_mask"]
         transformer = backbone(self.transformer)
         if self.unpad and packs(transformer):
-            hidden, layout = packed_bert_forward(transformer, features)
+            hidden, layout = packed_bert_forward(transformer, features, self.onednn_linear)
             emb = (packed_mean(hidden, layout, mask) if self.pooling == "mean"
                    else pool(layout.unpack(hidden, mask.shape), mask, self.pooling))
         else:

@@ -16,14 +16,15 @@ from pairlab.models.tiny import TOKENIZER, tiny_transformer
 
 class CrossEncoder(nn.Module):
     """Scores (query, passage) pairs; `forward` takes one tokenized candidate column -> [B] logits.
-    `unpad`: BERT rerankers run on the real tokens only (`pairlab.models.packed`), same logits.
+    `unpad`: BERT rerankers run on the real tokens only (`pairlab.models.packed`), same logits;
+    `onednn_linear`: that path's fp32 CPU projections run through oneDNN, same logits.
     `lora`: train LoRA adapters and the classification head only (`pairlab.models.lora`)."""
 
     kind = "cross"
 
     def __init__(self, transformer: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                  max_length: int = 256, base_model: str = "", compile: bool = False,
-                 lora: Mapping | None = None, unpad: bool = False) -> None:
+                 lora: Mapping | None = None, unpad: bool = False, onednn_linear: bool = True) -> None:
         super().__init__()
         if transformer.config.num_labels != 1:
             raise ValueError(f"a reranker needs num_labels=1, the model has {transformer.config.num_labels}")
@@ -33,13 +34,14 @@ class CrossEncoder(nn.Module):
         self.max_length = max_length
         self.base_model = base_model
         self.unpad = unpad
+        self.onednn_linear = onednn_linear
         if compile:  # compiles the forward in place: parameter names, checkpoints and exports unchanged
             self.compile(dynamic=True)
 
     @classmethod
     def from_pretrained(cls, name: str, max_length: int | None = None, seed: int = 0, compile: bool = False,
                         attn_implementation: str = "sdpa", lora: Mapping | None = None,
-                        unpad: bool = False) -> CrossEncoder:
+                        unpad: bool = False, onednn_linear: bool = True) -> CrossEncoder:
         """Load a reranker, or a plain encoder with a fresh seeded 1-logit head."""
         path = resolve_model_path(name)
         torch.manual_seed(seed)  # the fresh head, if any, is reproducible
@@ -48,21 +50,21 @@ class CrossEncoder(nn.Module):
         transformer.train()
         tokenizer = AutoTokenizer.from_pretrained(path)
         return cls(transformer, tokenizer, max_length=max_length or 256, base_model=name, compile=compile, lora=lora,
-                   unpad=unpad)
+                   unpad=unpad, onednn_linear=onednn_linear)
 
     @classmethod
     def random_init(cls, size: Mapping[str, int], tokenizer: str = TOKENIZER, max_length: int = 256,
                     compile: bool = False, seed: int = 0, lora: Mapping | None = None,
-                    unpad: bool = False) -> CrossEncoder:
+                    unpad: bool = False, onednn_linear: bool = True) -> CrossEncoder:
         """A random-init BERT reranker of `size` (hidden_size, num_hidden_layers, ...) with a 1-logit head."""
         transformer, tok = tiny_transformer(seed=seed, cross=True, tokenizer=tokenizer, **dict(size))
         return cls(transformer, tok, max_length=max_length, base_model="random-init", compile=compile, lora=lora,
-                   unpad=unpad)
+                   unpad=unpad, onednn_linear=onednn_linear)
 
     def forward(self, features: dict[str, Tensor]) -> Tensor:
         model = backbone(self.transformer)
         if self.unpad and packs_reranker(model) and bool(features["attention_mask"][:, 0].all()):  # right-padded
-            return packed_reranker_logits(model, features).squeeze(-1)
+            return packed_reranker_logits(model, features, self.onednn_linear).squeeze(-1)
         return self.transformer(**features).logits.squeeze(-1)
 
     def tokenize(self, queries: list[str], passages: list[str]) -> dict[str, Tensor]:

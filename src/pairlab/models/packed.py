@@ -9,7 +9,8 @@ masks differ (how and in which order they are drawn).
 
 On CPU, dropout masks come from `cpu_dropout` (16 random bits an element, from SFC64 seeded by torch's
 generator): `F.dropout` draws one 32-bit Mersenne Twister number per element, which made dropout
-(attention probabilities included) a tenth of a MiniLM training step.
+(attention probabilities included) a tenth of a MiniLM training step. In fp32 the projections and the
+feed-forward run through oneDNN (`linear`), faster than MKL's `addmm` where MKL takes a slow code path.
 """
 
 from __future__ import annotations
@@ -100,6 +101,45 @@ def embedding(table: torch.nn.Embedding, ids: Tensor) -> Tensor:
     return _GradInPlaceEmbedding.apply(weight, ids, table.padding_idx)
 
 
+class _OneDnnLinear(torch.autograd.Function):
+    """`F.linear` for 2-D fp32 CPU inputs with the forward and the input gradient in oneDNN; the weight
+    gradient stays with `torch.mm` (MKL), faster there for its transposed operands."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        x, weight = ctx.saved_tensors
+        needs_x, needs_weight, needs_bias = ctx.needs_input_grad
+        grad_x = (torch.ops.mkldnn._linear_pointwise(grad, weight.t().contiguous(), None, "none", [], "")
+                  if needs_x else None)
+        grad_weight = grad.t() @ x if needs_weight else None
+        grad_bias = grad.sum(0) if needs_bias and ctx.has_bias else None
+        return grad_x, grad_weight, grad_bias
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, onednn: bool = True) -> Tensor:
+    """`F.linear(x, weight, bias)`; packed fp32 rows on CPU go through oneDNN when `onednn` (bf16 autocast
+    already runs there; compiled graphs pick their own kernels). Its fp32 kernels beat MKL's `addmm` on CPUs
+    where MKL takes a slow code path: 1.2x a MiniLM training step on an AMD EPYC (bench/README.md)."""
+    if (onednn and x.dim() == 2 and x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32
+            and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()
+            and torch.backends.mkldnn.is_available()):
+        return _OneDnnLinear.apply(x, weight, bias)
+    return F.linear(x, weight, bias)
+
+
+def dense(module: torch.nn.Module, x: Tensor, onednn: bool = True) -> Tensor:
+    """`module(x)`, through `linear` when the module is a plain `nn.Linear` (adapted ones, LoRA, run as themselves)."""
+    if type(module) is torch.nn.Linear:
+        return linear(x, module.weight, module.bias, onednn)
+    return module(x)
+
+
 @dataclass
 class PackedLayout:
     """Where each real token of a padded batch lives: packed for the position-wise layers, and in the
@@ -174,10 +214,11 @@ def packs_reranker(model: torch.nn.Module) -> bool:
     return isinstance(model, BertForSequenceClassification) and packs(model.bert) and model.bert.pooler is not None
 
 
-def packed_reranker_logits(model: BertForSequenceClassification, features: dict[str, Tensor]) -> Tensor:
+def packed_reranker_logits(model: BertForSequenceClassification, features: dict[str, Tensor],
+                           onednn: bool = True) -> Tensor:
     """A BertForSequenceClassification's logits [B, labels] from the packed forward: the pooler reads each
     sequence's first token (the [CLS] of right-padded pairs), then dropout and the classifier as in the model."""
-    hidden, layout = packed_bert_forward(model.bert, features)
+    hidden, layout = packed_bert_forward(model.bert, features, onednn)
     lengths = features["attention_mask"].sum(1)
     first = lengths.cumsum(0) - lengths  # the packed row of each sequence's first token
     pooled = model.bert.pooler.activation(model.bert.pooler.dense(hidden[first]))
@@ -192,8 +233,10 @@ def packed_mean(hidden: Tensor, layout: PackedLayout, attention_mask: Tensor) ->
     return sums / attention_mask.sum(1, keepdim=True).to(hidden.dtype).clamp(min=1e-9)
 
 
-def packed_bert_forward(bert: BertModel, features: dict[str, Tensor]) -> tuple[Tensor, PackedLayout]:
-    """A BertModel's last hidden state for the real tokens only, packed [N, D], and where they sit."""
+def packed_bert_forward(bert: BertModel, features: dict[str, Tensor],
+                        onednn: bool = True) -> tuple[Tensor, PackedLayout]:
+    """A BertModel's last hidden state for the real tokens only, packed [N, D], and where they sit;
+    `onednn`: fp32 CPU projections through oneDNN (`linear`)."""
     mask = features["attention_mask"]
     batch, length = mask.shape
     layout = PackedLayout.of(mask)
@@ -210,14 +253,16 @@ def packed_bert_forward(bert: BertModel, features: dict[str, Tensor]) -> tuple[T
         attn = layer.attention.self
         projections = (attn.query, attn.key, attn.value)
         if all(type(p) is torch.nn.Linear for p in projections):  # one matmul for the three
-            qkv = F.linear(hidden, torch.cat([p.weight for p in projections]),
-                           torch.cat([p.bias for p in projections]))
+            qkv = linear(hidden, torch.cat([p.weight for p in projections]),
+                         torch.cat([p.bias for p in projections]), onednn)
         else:  # adapted projections (LoRA) run as their modules
             qkv = torch.cat([p(hidden) for p in projections], dim=-1)
         context = layout.attention(qkv, attn.num_attention_heads, attn.attention_head_size, attn.scaling,
                                    attn.dropout.p if attn.training else 0.0)
-        hidden = _residual(layer.attention.output, context, hidden)
-        hidden = _residual(layer.output, layer.intermediate(hidden), hidden)
+        hidden = _residual(layer.attention.output, context, hidden, onednn)
+        intermediate = layer.intermediate
+        hidden = _residual(layer.output, intermediate.intermediate_act_fn(dense(intermediate.dense, hidden, onednn)),
+                           hidden, onednn)
     return hidden[:n], layout
 
 
@@ -225,6 +270,6 @@ def _dropout(x: Tensor, dropout: torch.nn.Dropout) -> Tensor:
     return cpu_dropout(x, dropout.p) if dropout.training else x
 
 
-def _residual(block: torch.nn.Module, x: Tensor, residual: Tensor) -> Tensor:
+def _residual(block: torch.nn.Module, x: Tensor, residual: Tensor, onednn: bool) -> Tensor:
     """BertSelfOutput / BertOutput: LayerNorm(dropout(dense(x)) + residual)."""
-    return block.LayerNorm(_dropout(block.dense(x), block.dropout) + residual)
+    return block.LayerNorm(_dropout(dense(block.dense, x, onednn), block.dropout) + residual)
