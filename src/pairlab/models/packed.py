@@ -125,7 +125,7 @@ class _OneDnnLinear(torch.autograd.Function):
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, onednn: bool = True) -> Tensor:
     """`F.linear(x, weight, bias)`; packed fp32 rows on CPU go through oneDNN when `onednn` (bf16 autocast
     already runs there; compiled graphs pick their own kernels). Its fp32 kernels beat MKL's `addmm` on CPUs
-    where MKL takes a slow code path: 1.2x a MiniLM training step on an AMD EPYC (bench/README.md)."""
+    where MKL takes a slow code path: 1.1x a MiniLM training step on an AMD EPYC (bench/README.md)."""
     if (onednn and x.dim() == 2 and x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32
             and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()
             and torch.backends.mkldnn.is_available()):
