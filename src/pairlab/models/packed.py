@@ -10,7 +10,7 @@ masks differ (how and in which order they are drawn).
 On CPU, dropout masks come from `cpu_dropout` (16 random bits an element, from SFC64 seeded by torch's
 generator): `F.dropout` draws one 32-bit Mersenne Twister number per element, which made dropout
 (attention probabilities included) a tenth of a MiniLM training step. In fp32 the projections and the
-feed-forward run through oneDNN (`linear`), faster than MKL's `addmm` where MKL takes a slow code path.
+feed-forward run through oneDNN (`linear`): faster than MKL's `addmm` on an AMD EPYC (bench/README.md).
 """
 
 from __future__ import annotations
@@ -124,8 +124,8 @@ class _OneDnnLinear(torch.autograd.Function):
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, onednn: bool = True) -> Tensor:
     """`F.linear(x, weight, bias)`; packed fp32 rows on CPU go through oneDNN when `onednn` (bf16 autocast
-    already runs there; compiled graphs pick their own kernels). Its fp32 kernels beat MKL's `addmm` on CPUs
-    where MKL takes a slow code path: 1.1x a MiniLM training step on an AMD EPYC (bench/README.md)."""
+    already runs there; compiled graphs pick their own kernels). Its fp32 kernels beat MKL's `addmm` on an AMD
+    EPYC: 1.1x a MiniLM training step there (bench/README.md; `bench/linear_kernels.py` checks another CPU)."""
     if (onednn and x.dim() == 2 and x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32
             and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()
             and torch.backends.mkldnn.is_available()):
