@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from pairlab.models import CrossEncoder
-from pairlab.models.precision import cpu_flags
+from pairlab.models.kernels import BF16_UNITS, cpu_flags
 
 
 def pairs_of(triples: Path) -> tuple[list[str], list[str]]:
@@ -72,7 +72,7 @@ def main() -> None:
     batches = [tokenizer.tokenize(queries[s:s + args.batch_size], passages[s:s + args.batch_size])
                for s in range(0, min(n, len(queries)), args.batch_size)]
     real = sum(int(b["attention_mask"].sum()) for b in batches) / sum(b["attention_mask"].numel() for b in batches)
-    print(f"{cpu_model()} ({', '.join(sorted(cpu_flags() & {'avx512_bf16', 'amx_bf16'})) or 'no bf16 units'}), "
+    print(f"{cpu_model()} ({', '.join(sorted(cpu_flags() & BF16_UNITS)) or 'no bf16 units'}), "
           f"{args.threads} threads, {args.precision}; {len(batches) - 1} timed batches of {args.batch_size} pairs, "
           f"{real:.0%} of padded positions real", flush=True)
     rates: dict[str, list[float]] = {name: [] for name in variants}

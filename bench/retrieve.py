@@ -70,7 +70,8 @@ def bench_encode(args: argparse.Namespace) -> dict:
 
     from pairlab.models import BiEncoder
     from pairlab.models.hub import resolve_model_path
-    from pairlab.models.precision import inference_precision, native_bf16
+    from pairlab.models.kernels import native_bf16
+    from pairlab.models.precision import inference_precision
 
     torch.set_num_threads(args.threads)
     path = resolve_model_path(MINILM)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pairlab.models import BiEncoder, CrossEncoder, packed
-from pairlab.models.packed import PackedLayout, cpu_dropout, length_buckets, linear
+from pairlab.models.packed import PackedLayout, cpu_dropout, length_buckets
 
 # 40 texts from 1 to ~60 words: several length buckets
 TEXTS = [" ".join(f"word{j}" for j in range(1 + (7 * i) % 60)) + "?" for i in range(40)]
@@ -178,31 +178,6 @@ def test_left_padded_rerankers_keep_the_padded_forward():
     assert torch.equal(padded(features), unpadded(features))
 
 
-@pytest.mark.parametrize("with_bias", [True, False])
-def test_onednn_linear_equals_torch_linear_outputs_and_gradients(with_bias):
-    generator = torch.Generator().manual_seed(0)
-    x, weight, bias = (torch.randn(*shape, generator=generator) for shape in ((70, 48), (96, 48), (96,)))
-    leaves = [x, weight, bias] if with_bias else [x, weight]
-    grad_out = torch.randn(70, 96, generator=generator)
-    results = []
-    for onednn in (True, False):
-        inputs = [t.clone().requires_grad_() for t in leaves]
-        out = linear(*inputs, onednn=onednn)
-        assert (type(out.grad_fn).__name__ == "_OneDnnLinearBackward") is onednn  # the oneDNN path did run
-        (out * grad_out).sum().backward()
-        results.append([out, *(t.grad for t in inputs)])
-    for found, expected in zip(*results, strict=True):
-        assert torch.allclose(found, expected, atol=1e-5, rtol=1e-5)
-
-
-def test_onednn_linear_leaves_autocast_and_inference_to_torch():
-    x, weight = torch.randn(8, 16), torch.randn(4, 16)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert linear(x, weight).dtype == torch.bfloat16
-    with torch.inference_mode():
-        assert torch.allclose(linear(x, weight), x @ weight.T, atol=1e-5)
-
-
 @pytest.mark.parametrize("kind", ["bi", "cross"])
 def test_onednn_projections_equal_torch_ones_in_the_packed_forward(kind):
     def build(onednn: bool) -> torch.nn.Module:
@@ -215,9 +190,9 @@ def test_onednn_projections_equal_torch_ones_in_the_packed_forward(kind):
     assert_same_outputs_and_gradients(torch_linear, onednn, features)
 
 
-def test_training_with_torch_linear_takes_steps(tmp_path):
+def test_training_with_onednn_linear_takes_steps(tmp_path):
     from helpers import train_in_process
 
-    train_in_process(["loss=mnrl", "data=quora_sample", "model.onednn_linear=false", "trainer.max_steps=2",
+    train_in_process(["loss=mnrl", "data=quora_sample", "model.onednn_linear=true", "trainer.max_steps=2",
                       "eval_baseline=false"], tmp_path)
     assert (tmp_path / "checkpoints").is_dir()

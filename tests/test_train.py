@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from helpers import train_cli, train_in_process
+from helpers import run_entry, train_cli, train_in_process
 
 SENTENCES = ["How do I learn Python?", "Where is Paris?", "How can I lose weight fast?"]
 
@@ -47,7 +47,7 @@ def test_training_on_the_sample_beats_the_baseline_and_exports(tmp_path):
 
 
 def test_cli_help_lists_config_groups():
-    out = train_cli(["--help"]).stdout
+    out = run_entry("train.py", ["--help"]).stdout
     for group in ("model:", "loss:", "data:", "task:", "trainer:", "logger:", "experiment:"):
         assert group in out
 
@@ -104,19 +104,25 @@ def test_final_metrics_validate_the_best_checkpoint_when_training_went_on(tmp_pa
     assert final["val/mrr@10"] == pytest.approx(float(score), abs=1e-6)
 
 
-@pytest.mark.parametrize(("flags", "accelerator", "precision", "hinted"), [
-    ({"avx512_bf16"}, "cpu", "32-true", True), ({"amx_bf16", "avx512_bf16"}, "cpu", "32-true", True),
-    (set(), "cpu", "32-true", False), ({"avx512_bf16"}, "cpu", "bf16-mixed", False),
-    ({"avx512_bf16"}, "gpu", "32-true", False)])
-def test_precision_hint_points_fp32_cpu_runs_to_bf16_units(monkeypatch, flags, accelerator, precision, hinted):
+@pytest.mark.parametrize(("flags", "probe", "accelerator", "precision", "hint"), [
+    ({"avx512_bf16"}, True, "cpu", "32-true", "bf16-mixed trains faster"),
+    ({"amx_bf16", "avx512_bf16"}, True, "cpu", "32-true", "bf16-mixed trains faster"),
+    (set(), True, "cpu", "32-true", None), ({"avx512_bf16"}, False, "cpu", "32-true", None),
+    ({"avx512_bf16"}, True, "cpu", "bf16-mixed", None), ({"avx512_bf16"}, True, "gpu", "32-true", None),
+    (set(), False, "cpu", "bf16-mixed", "emulated"), ({"avx512_bf16"}, False, "cpu", "bf16-true", "emulated")])
+def test_precision_hint_follows_the_bf16_probe(monkeypatch, flags, probe, accelerator, precision, hint):
+    """bf16 is suggested where the CPU has bf16 units and oneDNN runs them, discouraged where it is emulated."""
     from omegaconf import OmegaConf
 
-    import pairlab.models.precision as hardware
+    import pairlab.models.kernels as kernels
     import pairlab.train as entry
 
-    for module in (hardware, entry):
+    for module in (kernels, entry):
         monkeypatch.setattr(module, "cpu_flags", lambda: flags)
-    hint = entry.precision_hint(OmegaConf.create({"accelerator": accelerator, "precision": precision}))
-    assert (hint is not None) == hinted
-    if hinted:
-        assert "trainer.precision=bf16-mixed" in hint and all(flag in hint for flag in flags)
+    monkeypatch.setattr(kernels, "onednn_linear_works", lambda dtype: probe)
+    said = entry.precision_hint(OmegaConf.create({"accelerator": accelerator, "precision": precision}))
+    assert (said is None) == (hint is None)
+    if hint:
+        assert hint in said
+    if hint == "bf16-mixed trains faster":
+        assert all(flag in said for flag in flags)

@@ -26,7 +26,7 @@ from pairlab.errors import ConfigError, DataError
 from pairlab.export import export_model
 from pairlab.losses import base_loss
 from pairlab.models import BiEncoder, CrossEncoder
-from pairlab.models.precision import cpu_flags, native_bf16
+from pairlab.models.kernels import BF16_UNITS, cpu_flags, native_bf16
 from pairlab.module import PairModule
 from pairlab.preemption import discard_requeue_checkpoints, resume_checkpoint
 from pairlab.resolvers import register
@@ -96,14 +96,20 @@ def trains_on_gpu(accelerator: str) -> bool:
 
 
 def precision_hint(trainer: DictConfig) -> str | None:
-    """A pointer to bf16 for a full-precision CPU run on a CPU with bf16 units (the default stays fp32:
-    the same numbers on every machine)."""
-    if trainer.accelerator != "cpu" or str(trainer.precision) not in ("32-true", "32") or not native_bf16(
-            torch.device("cpu")):
+    """Advice for a CPU run's precision from what the probe finds: bf16 where the CPU has bf16 matrix units
+    (the default stays fp32: the same numbers on every machine), fp32 where it would emulate bf16."""
+    if trainer.accelerator != "cpu":
         return None
-    units = ", ".join(sorted(cpu_flags() & {"avx512_bf16", "amx_bf16"}))
-    return (f"this CPU has bf16 matrix units ({units}): trainer.precision=bf16-mixed trains faster, with fp32 "
-            "master weights and optimizer (numbers in bench/README.md)")
+    full = str(trainer.precision) in ("32-true", "32")
+    native = native_bf16(torch.device("cpu"))
+    if full and native:
+        units = ", ".join(sorted(cpu_flags() & BF16_UNITS))
+        return (f"this CPU has bf16 matrix units ({units}): trainer.precision=bf16-mixed trains faster, with fp32 "
+                "master weights and optimizer (numbers in bench/README.md)")
+    if str(trainer.precision).startswith("bf16") and not native:
+        return ("this CPU has no bf16 matrix units that oneDNN runs (no AVX512-BF16/AMX): bf16 is emulated, many "
+                "times slower than trainer.precision=32-true")
+    return None
 
 
 def resolve_num_workers(num_workers: int | str, accelerator: str) -> int:

@@ -64,7 +64,7 @@ class BiEncoder(nn.Module):
 
     `unpad`: run BERT-layout transformers on the real tokens only (`pairlab.models.packed`), same
     outputs; other architectures keep the padded forward. `onednn_linear`: the packed path's fp32 CPU
-    projections run through oneDNN (`pairlab.models.packed.linear`), same outputs.
+    projections run through oneDNN where its probe passes (`pairlab.models.kernels.linear`), same outputs.
     `prompts`: named prefixes (`{"query": "query: "}`) that `encode(prompt_name=...)` puts before texts and
     the export saves; `truncate_dim`: `encode` returns the first that many values (the export's default,
     as sentence-transformers' truncate_dim); `lora`: train LoRA adapters only (`pairlab.models.lora`).
@@ -74,7 +74,7 @@ class BiEncoder(nn.Module):
 
     def __init__(self, transformer: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                  pooling: Pooling = "mean", normalize: bool = True, max_length: int = 128,
-                 base_model: str = "", unpad: bool = False, onednn_linear: bool = True, compile: bool = False,
+                 base_model: str = "", unpad: bool = False, onednn_linear: bool = False, compile: bool = False,
                  prompts: Mapping[str, str] | None = None, truncate_dim: int | None = None,
                  lora: Mapping | None = None) -> None:
         super().__init__()
@@ -99,7 +99,7 @@ class BiEncoder(nn.Module):
 
     @classmethod
     def from_pretrained(cls, name: str, pooling: Pooling | None = None, normalize: bool | None = None,
-                        max_length: int | None = None, unpad: bool = False, onednn_linear: bool = True,
+                        max_length: int | None = None, unpad: bool = False, onednn_linear: bool = False,
                         compile: bool = False,
                         attn_implementation: str = "sdpa", prompts: Mapping[str, str] | None = None,
                         truncate_dim: int | None = None, lora: Mapping | None = None) -> BiEncoder:
@@ -122,7 +122,7 @@ class BiEncoder(nn.Module):
 
     @classmethod
     def random_init(cls, size: Mapping[str, int], tokenizer: str = TOKENIZER, pooling: Pooling = "mean",
-                    normalize: bool = True, max_length: int = 128, unpad: bool = False, onednn_linear: bool = True,
+                    normalize: bool = True, max_length: int = 128, unpad: bool = False, onednn_linear: bool = False,
                     compile: bool = False,
                     seed: int = 0, prompts: Mapping[str, str] | None = None, truncate_dim: int | None = None,
                     lora: Mapping | None = None) -> BiEncoder:

@@ -9,8 +9,8 @@ masks differ (how and in which order they are drawn).
 
 On CPU, dropout masks come from `cpu_dropout` (16 random bits an element, from SFC64 seeded by torch's
 generator): `F.dropout` draws one 32-bit Mersenne Twister number per element, which made dropout
-(attention probabilities included) a tenth of a MiniLM training step. In fp32 the projections and the
-feed-forward run through oneDNN (`linear`): faster than MKL's `addmm` on an AMD EPYC (bench/README.md).
+(attention probabilities included) a tenth of a MiniLM training step. With `onednn`, the fp32 projections
+and the feed-forward run through oneDNN where its probe passes (`kernels.linear`; bench/README.md).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from transformers import BertForSequenceClassification, BertModel
+
+from pairlab.models.kernels import linear
 
 ROW_BUCKET = 64  # packed rows are rounded up to a multiple of this: a few shapes, an unfragmented heap
 
@@ -101,39 +103,7 @@ def embedding(table: torch.nn.Embedding, ids: Tensor) -> Tensor:
     return _GradInPlaceEmbedding.apply(weight, ids, table.padding_idx)
 
 
-class _OneDnnLinear(torch.autograd.Function):
-    """`F.linear` for 2-D fp32 CPU inputs with the forward and the input gradient in oneDNN; the weight
-    gradient stays with `torch.mm` (MKL), faster there for its transposed operands."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
-        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-        x, weight = ctx.saved_tensors
-        needs_x, needs_weight, needs_bias = ctx.needs_input_grad
-        grad_x = (torch.ops.mkldnn._linear_pointwise(grad, weight.t().contiguous(), None, "none", [], "")
-                  if needs_x else None)
-        grad_weight = grad.t() @ x if needs_weight else None
-        grad_bias = grad.sum(0) if needs_bias and ctx.has_bias else None
-        return grad_x, grad_weight, grad_bias
-
-
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, onednn: bool = True) -> Tensor:
-    """`F.linear(x, weight, bias)`; packed fp32 rows on CPU go through oneDNN when `onednn` (bf16 autocast
-    already runs there; compiled graphs pick their own kernels). Its fp32 kernels beat MKL's `addmm` on an AMD
-    EPYC: 1.1x a MiniLM training step there (bench/README.md; `bench/linear_kernels.py` checks another CPU)."""
-    if (onednn and x.dim() == 2 and x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32
-            and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()
-            and torch.backends.mkldnn.is_available()):
-        return _OneDnnLinear.apply(x, weight, bias)
-    return F.linear(x, weight, bias)
-
-
-def dense(module: torch.nn.Module, x: Tensor, onednn: bool = True) -> Tensor:
+def dense(module: torch.nn.Module, x: Tensor, onednn: bool = False) -> Tensor:
     """`module(x)`, through `linear` when the module is a plain `nn.Linear` (adapted ones, LoRA, run as themselves)."""
     if type(module) is torch.nn.Linear:
         return linear(x, module.weight, module.bias, onednn)
@@ -215,7 +185,7 @@ def packs_reranker(model: torch.nn.Module) -> bool:
 
 
 def packed_reranker_logits(model: BertForSequenceClassification, features: dict[str, Tensor],
-                           onednn: bool = True) -> Tensor:
+                           onednn: bool = False) -> Tensor:
     """A BertForSequenceClassification's logits [B, labels] from the packed forward: the pooler reads each
     sequence's first token (the [CLS] of right-padded pairs), then dropout and the classifier as in the model."""
     hidden, layout = packed_bert_forward(model.bert, features, onednn)
@@ -234,7 +204,7 @@ def packed_mean(hidden: Tensor, layout: PackedLayout, attention_mask: Tensor) ->
 
 
 def packed_bert_forward(bert: BertModel, features: dict[str, Tensor],
-                        onednn: bool = True) -> tuple[Tensor, PackedLayout]:
+                        onednn: bool = False) -> tuple[Tensor, PackedLayout]:
     """A BertModel's last hidden state for the real tokens only, packed [N, D], and where they sit;
     `onednn`: fp32 CPU projections through oneDNN (`linear`)."""
     mask = features["attention_mask"]

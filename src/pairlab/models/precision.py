@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
-from pathlib import Path
 from typing import Literal
 
 import torch
 
+from pairlab.models.kernels import native_bf16
+
 Precision = Literal["fp32", "bf16", "auto"]
-
-
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    return next((set(line.split(":", 1)[1].split()) for line in text.splitlines() if line.startswith("flags")), set())
-
-
-def native_bf16(device: torch.device) -> bool:
-    """bf16 matmuls run in hardware: a GPU that supports them, or a CPU with AVX512-BF16 or AMX units."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 def pick_device(name: str = "auto") -> torch.device:
