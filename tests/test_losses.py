@@ -1,8 +1,10 @@
 """Bi-encoder losses: parity with sentence-transformers (ST) in value and in gradient.
 
 Each test feeds the same float64 embeddings to our loss and to ST's loss of the same name. ST's
-loss runs its real `forward` on a stub model whose "encoding" of a column returns the given
-embedding tensor, so ST's own label handling and similarity code are exercised. Parity means
+loss runs its real `forward` on a real `SentenceTransformer` built from ST's own modules (a p=0
+`Dropout`, or an identity `Dense` where the loss asks the model's dimension) whose output for a
+column is the embedding tensor its features carry, so ST's own label handling and similarity code
+are exercised. Parity means
 max |ours - ST| <= 1e-6 * max |ST| (+1e-12 for exact zeros), for the loss and for the gradient of
 every input column. Labels are drawn as float32 values (ST casts some labels with `.float()`),
 so that cast is exact.
@@ -16,8 +18,11 @@ from pathlib import Path
 import pytest
 import torch
 from omegaconf import OmegaConf
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.base.modules import Dense
 from sentence_transformers.sentence_transformer import losses as st
 from sentence_transformers.sentence_transformer.losses import SiameseDistanceMetric, TripletDistanceMetric
+from sentence_transformers.sentence_transformer.modules import Dropout
 from sentence_transformers.util import cos_sim, dot_score, pairwise_cos_sim, pairwise_dot_score
 from torch import Tensor, nn
 
@@ -35,11 +40,15 @@ TRIPLET = {"cosine": TripletDistanceMetric.COSINE, "euclidean": TripletDistanceM
            "manhattan": TripletDistanceMetric.MANHATTAN}
 
 
-class EmbeddingStub(nn.Module):
-    """Stands in for a SentenceTransformer: a column's features carry its embeddings."""
-
-    def forward(self, features: dict[str, Tensor]) -> dict[str, Tensor]:
-        return {"sentence_embedding": features["emb"]}
+def st_model(dim: int | None = None, key: str = "sentence_embedding") -> SentenceTransformer:
+    """A SentenceTransformer whose embedding of a column is the tensor its features carry under `key`
+    (exactly: the identity `Dense` is exact in float64); with `dim`, the model reports that dimension."""
+    if dim is None:
+        return SentenceTransformer(modules=[Dropout(0.0)], device="cpu")
+    identity = Dense(dim, dim, activation_function=None, init_weight=torch.eye(dim, dtype=torch.float64),
+                     init_bias=torch.zeros(dim, dtype=torch.float64), module_input_name=key,
+                     module_output_name="sentence_embedding")
+    return SentenceTransformer(modules=[identity], device="cpu")
 
 
 def embeddings(columns: int, batch: int, dim: int, seed: int, duplicate: bool = False) -> list[Tensor]:
@@ -108,8 +117,8 @@ def check_parity(ours: nn.Module, reference: Callable[[list[Tensor]], Tensor], i
 
 
 def st_forward(loss: nn.Module, labels: Tensor | None) -> Callable[[list[Tensor]], Tensor]:
-    """ST loss's full forward on the stub model."""
-    return lambda embs: loss([{"emb": e} for e in embs], None if labels is None else labels.clone())
+    """ST loss's full forward on `st_model`."""
+    return lambda embs: loss([{"sentence_embedding": e} for e in embs], None if labels is None else labels.clone())
 
 
 def st_mnrl(symmetric: bool, **kwargs: object) -> nn.Module:
@@ -117,7 +126,7 @@ def st_mnrl(symmetric: bool, **kwargs: object) -> nn.Module:
     MultipleNegativesSymmetricRankingLoss constructs (and recommends instead of it)."""
     if symmetric:
         kwargs |= {"directions": ("query_to_doc", "doc_to_query"), "partition_mode": "per_direction"}
-    return st.MultipleNegativesRankingLoss(EmbeddingStub(), **kwargs)
+    return st.MultipleNegativesRankingLoss(st_model(), **kwargs)
 
 
 @pytest.mark.parametrize(("batch", "dim"), SHAPES, ids=SHAPE_IDS)
@@ -148,7 +157,7 @@ def test_contrastive(batch: int, dim: int, distance: str, mode: str, margin: str
     labels = binary_labels(batch, mode, seed=batch)
     inputs = embeddings(2, batch, dim, seed=batch + 1)
     m = pair_margin(margin, distance, inputs)
-    ref = st.ContrastiveLoss(EmbeddingStub(), distance_metric=SIAMESE[distance], margin=m,
+    ref = st.ContrastiveLoss(st_model(), distance_metric=SIAMESE[distance], margin=m,
                              size_average=size_average)
     ours = pl.ContrastiveLoss(margin=m, distance=distance, size_average=size_average)
     check_parity(ours, st_forward(ref, labels), inputs, labels)
@@ -162,7 +171,7 @@ def test_online_contrastive(batch: int, dim: int, distance: str, mode: str, marg
     labels = binary_labels(batch, mode, seed=batch + 7)
     inputs = embeddings(2, batch, dim, seed=batch + 2)
     m = pair_margin(margin, distance, inputs)
-    ref = st.OnlineContrastiveLoss(EmbeddingStub(), distance_metric=SIAMESE[distance], margin=m)
+    ref = st.OnlineContrastiveLoss(st_model(), distance_metric=SIAMESE[distance], margin=m)
     ours = pl.OnlineContrastiveLoss(margin=m, distance=distance)
     check_parity(ours, st_forward(ref, labels), inputs, labels)
 
@@ -177,7 +186,7 @@ def test_online_contrastive_ties(mode: str) -> None:
     else:
         rows = [0, 2, 4] if mode == "duplicate-positives" else [1, 3, 5]
         a[rows], b[rows] = a[rows[0]].clone(), b[rows[0]].clone()
-    ref = st.OnlineContrastiveLoss(EmbeddingStub())
+    ref = st.OnlineContrastiveLoss(st_model())
     check_parity(pl.OnlineContrastiveLoss(), st_forward(ref, labels), [a, b], labels)
 
 
@@ -192,7 +201,7 @@ def test_cosent(batch: int, dim: int, mode: str, scale: float) -> None:
         "binary": lambda: binary_labels(batch, "mixed", seed=batch),
         "equal": lambda: torch.full((batch,), 0.5, dtype=torch.float64),
     }[mode]()
-    ref = st.CoSENTLoss(EmbeddingStub(), scale=scale)
+    ref = st.CoSENTLoss(st_model(), scale=scale)
     value = check_parity(pl.CoSENTLoss(scale=scale), st_forward(ref, labels),
                          embeddings(2, batch, dim, seed=batch + 3, duplicate=True), labels)
     if mode == "equal":
@@ -203,14 +212,14 @@ def test_cosent(batch: int, dim: int, mode: str, scale: float) -> None:
 @pytest.mark.parametrize("distance", ["euclidean", "cosine", "manhattan"])
 @pytest.mark.parametrize("margin", [5.0, 0.5, 0.0])
 def test_triplet(batch: int, dim: int, distance: str, margin: float) -> None:
-    ref = st.TripletLoss(EmbeddingStub(), distance_metric=TRIPLET[distance], triplet_margin=margin)
+    ref = st.TripletLoss(st_model(), distance_metric=TRIPLET[distance], triplet_margin=margin)
     check_parity(pl.TripletLoss(margin=margin, distance=distance), st_forward(ref, None),
                  embeddings(3, batch, dim, seed=batch + 4, duplicate=True), None)
 
 
 def test_triplet_anchor_equals_positive() -> None:
     anchor, _, negative = embeddings(3, 4, 8, seed=5)
-    ref = st.TripletLoss(EmbeddingStub())
+    ref = st.TripletLoss(st_model())
     check_parity(pl.TripletLoss(), st_forward(ref, None), [anchor, anchor.clone(), negative], None)
 
 
@@ -221,7 +230,7 @@ def test_triplet_anchor_equals_positive() -> None:
 def test_margin_mse(batch: int, dim: int, negatives: int, similarity: str, label_form: str) -> None:
     shape = {"scores": (batch, negatives + 1), "margins": (batch, negatives), "margin-1d": (batch,)}[label_form]
     labels = float32_values(*shape, seed=batch + negatives)
-    ref = st.MarginMSELoss(EmbeddingStub(),
+    ref = st.MarginMSELoss(st_model(),
                            similarity_fct=pairwise_dot_score if similarity == "dot" else pairwise_cos_sim)
     check_parity(pl.MarginMSELoss(similarity=similarity), st_forward(ref, labels),
                  embeddings(2 + negatives, batch, dim, seed=batch + 5), labels)
@@ -232,7 +241,7 @@ def test_margin_mse(batch: int, dim: int, negatives: int, similarity: str, label
 @pytest.mark.parametrize("per_column", [False, True], ids=["shared-teacher", "teacher-per-column"])
 def test_mse(batch: int, dim: int, columns: int, per_column: bool) -> None:
     labels = float32_values(*((batch, columns, dim) if per_column else (batch, dim)), seed=batch + columns)
-    ref = st.MSELoss(EmbeddingStub())
+    ref = st.MSELoss(st_model())
     check_parity(pl.MSELoss(), st_forward(ref, labels), embeddings(columns, batch, dim, seed=batch + 6), labels)
 
 

@@ -1,8 +1,9 @@
 """Cross-encoder losses: parity with sentence-transformers (ST) in value and in gradient.
 
-ST's cross-encoder losses take texts and call the model themselves. A stub `CrossEncoder`
-(ST's class, so their isinstance checks pass) scores a (query, candidate) pair by looking its
-logit up in a float64 tensor: the candidate text is the index of its logit. ST's loss then runs
+ST's cross-encoder losses take texts and call the model themselves. The model is a real `CrossEncoder`
+assembled from one input module written to ST's public module interface (`LogitTable`: `preprocess`
+and `forward`), which scores a (query, candidate) pair by looking its logit up in a float64 tensor:
+the candidate text is the index of its logit. ST's loss then runs
 its real `forward` (text pairing, label reshaping, activation, reduction) and its gradient flows
 back to that tensor, which we compare with the gradient of our loss w.r.t. the same logits.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from sentence_transformers.base.modules import InputModule
 from sentence_transformers.cross_encoder import CrossEncoder
 from sentence_transformers.cross_encoder import losses as st
 from test_losses import SHAPE_IDS, SHAPES, binary_labels, check_parity, float32_values
@@ -23,22 +25,27 @@ from torch import Tensor, nn
 from pairlab.losses import cross as pl
 
 
-class LogitStub(CrossEncoder):
-    """A CrossEncoder whose logit for (query, str(i)) is `logits[i]`."""
-
-    num_labels = 1
-    device = torch.device("cpu")
+class LogitTable(InputModule):
+    """An input module whose score for (query, str(i)) is `logits[i]`."""
 
     def __init__(self, logits: Tensor) -> None:
-        nn.Module.__init__(self)
+        super().__init__()
         self.logits = logits
 
-    def preprocess(self, pairs: list[tuple[str, str]], prompt: str | None = None,
-                   task: str | None = None) -> dict[str, Tensor]:
-        return {"index": torch.tensor([int(candidate) for _, candidate in pairs])}
+    def preprocess(self, inputs: list[tuple[str, str]], prompt: str | None = None, **kwargs) -> dict[str, Tensor]:
+        return {"index": torch.tensor([int(candidate) for _, candidate in inputs])}
 
     def forward(self, features: dict[str, Tensor]) -> dict[str, Tensor]:
-        return {"scores": self.logits[features["index"]].unsqueeze(1)}
+        features["scores"] = self.logits[features["index"]].unsqueeze(1)
+        return features
+
+    def save(self, output_path: str, *args, **kwargs) -> None:
+        raise NotImplementedError("a test fixture: nothing to save")
+
+
+def logit_model(logits: Tensor) -> CrossEncoder:
+    """A CrossEncoder (one logit per pair) whose logit for (query, str(i)) is `logits[i]`."""
+    return CrossEncoder(modules=[LogitTable(logits)], device="cpu")
 
 
 def st_on_texts(make_loss, batch: int, candidates: int, labels: Tensor | None, flat: bool = False):
@@ -49,7 +56,7 @@ def st_on_texts(make_loss, batch: int, candidates: int, labels: Tensor | None, f
 
     def reference(columns: list[Tensor]) -> Tensor:
         logits = torch.cat(columns)  # candidate column c, row i -> index c * batch + i
-        loss = make_loss(LogitStub(logits))
+        loss = make_loss(logit_model(logits))
         texts = [[str(c * batch + i) for i in range(batch)] for c in range(candidates)]
         if flat:
             texts = [[t for column in texts for t in column]]
@@ -83,7 +90,7 @@ def test_bce(batch: int, dim: int, mode: str, pos_weight: float | None) -> None:
 @pytest.mark.parametrize("negatives", [1, 2, 3])
 @pytest.mark.parametrize(("scale", "activation"), [(1.0, "identity"), (10.0, "sigmoid"), (3.0, "identity")])
 def test_ce(batch: int, dim: int, negatives: int, scale: float, activation: str) -> None:
-    st_loss = st.MultipleNegativesRankingLoss(LogitStub(torch.zeros(1)), scale=scale,
+    st_loss = st.MultipleNegativesRankingLoss(logit_model(torch.zeros(1)), scale=scale,
                                               activation_fn=nn.Sigmoid() if activation == "sigmoid" else None)
     check_parity(pl.CrossEntropyLoss(scale=scale, activation=activation),
                  lambda columns: st_loss.calculate_loss(columns, batch),
@@ -115,7 +122,7 @@ def test_duplicate_and_tied_logits() -> None:
     pos, neg = logit_columns(2, 4, seed=1)
     neg[:2] = pos[:2]
     pos[3] = pos[2]
-    st_loss = st.MultipleNegativesRankingLoss(LogitStub(torch.zeros(1)), scale=None, activation_fn=None)
+    st_loss = st.MultipleNegativesRankingLoss(logit_model(torch.zeros(1)), scale=None, activation_fn=None)
     check_parity(pl.CrossEntropyLoss(), lambda columns: st_loss.calculate_loss(columns, 4), [pos, neg], None)
     labels = torch.tensor([[1.0, 1.0], [0.5, 0.5], [2.0, -1.0], [2.0, -1.0]], dtype=torch.float64)
     check_parity(pl.MarginMSELoss(), st_on_texts(st.MarginMSELoss, 4, 2, labels), [pos, neg], labels)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer import losses as st
-from test_losses import check_parity, embeddings
+from test_losses import check_parity, embeddings, st_model
 from torch import Tensor, nn
 from transformers import AutoTokenizer
 
@@ -15,22 +16,17 @@ from pairlab.models.hub import resolve_model_path
 from pairlab.models.tiny import TOKENIZER
 
 
-class Stub(nn.Module):
-    """A SentenceTransformer stand-in returning the embeddings its features carry under `key`."""
-
-    max_seq_length = 128
-
-    def __init__(self, key: str, tokenizer) -> None:
-        super().__init__()
-        self.key, self.tokenizer = key, tokenizer
-
-    def forward(self, features: dict[str, Tensor]) -> dict[str, Tensor]:
-        return {"sentence_embedding": features[self.key]}
-
-
 @pytest.fixture(scope="module")
 def tokenizer():
     return AutoTokenizer.from_pretrained(resolve_model_path(TOKENIZER))
+
+
+def reading(key: str, dim: int, tokenizer) -> SentenceTransformer:
+    """A SentenceTransformer (the same tokenizer and max length for student and guide: no re-tokenizing)
+    whose embedding of a column is what its features carry under `key`."""
+    model = st_model(dim, key=key)
+    model.tokenizer, model.max_seq_length = tokenizer, 128
+    return model
 
 
 def guide_like(students: list[Tensor], seed: int, noise: float) -> list[Tensor]:
@@ -49,7 +45,7 @@ def test_parity(tokenizer, columns, strategy, margin, contrast_anchors, contrast
     guide = guide_like(student, seed=batch, noise=noise)
     options = {"temperature": 0.05, "margin_strategy": strategy, "margin": margin,
                "contrast_anchors": contrast_anchors, "contrast_positives": contrast_positives}
-    theirs = st.GISTEmbedLoss(Stub("emb", tokenizer), Stub("guide", tokenizer), **options)
+    theirs = st.GISTEmbedLoss(reading("emb", 16, tokenizer), reading("guide", 16, tokenizer), **options)
     ours = GISTEmbedLoss(guide="stub", **options)
 
     def reference(outputs: list[Tensor]) -> Tensor:
@@ -142,10 +138,10 @@ def test_a_guided_loss_without_a_guide_is_refused() -> None:
 
 
 def test_an_unloadable_guide_is_one_line(tmp_path) -> None:
-    from helpers import train_cli
+    from helpers import run_entry
 
-    result = train_cli(["loss=gist", f"loss.guide={tmp_path / 'nowhere'}", "model=tiny", "data=quora_sample",
-                        f"hydra.run.dir={tmp_path}"])
+    result = run_entry("train.py", ["loss=gist", f"loss.guide={tmp_path / 'nowhere'}", "model=tiny",
+                                    "data=quora_sample", f"hydra.run.dir={tmp_path}"])
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].startswith(f"pairlab: loss.guide='{tmp_path / 'nowhere'}'")
 

@@ -1,7 +1,7 @@
 """Listwise / pairwise cross-encoder losses: parity with sentence-transformers (ST) in float64.
 
 ST's losses take (query, [doc, ...]) texts with a label list per query, lists of any length, and call the
-model themselves. The `LogitStub` of test_losses_cross gives each candidate text the logit it indexes,
+model themselves. The `logit_model` of test_losses_cross gives each candidate text the logit it indexes,
 so ST runs its real forward (pairing, padding, sorting, masking). ST casts logits with `.float()` and
 builds its matrices in the default dtype: both are made float64 while ST runs, so the comparison is of
 the math in float64, not of float32 rounding.
@@ -19,7 +19,7 @@ import pytest
 import torch
 from sentence_transformers.cross_encoder import losses as st
 from test_losses import check_parity
-from test_losses_cross import LogitStub, logit_columns
+from test_losses_cross import logit_columns, logit_model
 from torch import Tensor, nn
 
 from pairlab.losses import cross as pl_cross
@@ -49,7 +49,7 @@ def st_lists(make_loss: Callable[[nn.Module], nn.Module], labels: Tensor) -> Cal
         docs = [[str(c * batch + i) for c in range(columns) if labels[i, c] > PAD] for i in range(batch)]
         lists = [labels[i][labels[i] > PAD].clone() for i in range(batch)]
         with st_in_float64():
-            return make_loss(LogitStub(logits))([[f"q{i}" for i in range(batch)], docs], lists)
+            return make_loss(logit_model(logits))([[f"q{i}" for i in range(batch)], docs], lists)
 
     return reference
 
@@ -175,7 +175,7 @@ def test_ce_mnrl_equals_sentence_transformers(batch: int, hard: int, num_negativ
         [ours_leaf[torch.tensor([int(t) for t in column], dtype=torch.long)] for column in candidates], None)
     torch.manual_seed(11)
     with st_in_float64():
-        theirs = st.MultipleNegativesRankingLoss(LogitStub(theirs_leaf), num_negatives=num_negatives)(
+        theirs = st.MultipleNegativesRankingLoss(logit_model(theirs_leaf), num_negatives=num_negatives)(
             [queries, *texts], None)
     assert abs(ours.item() - theirs.item()) <= 1e-6 * abs(theirs.item()) + 1e-12
     ours.backward()

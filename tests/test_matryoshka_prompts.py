@@ -10,7 +10,7 @@ import torch
 from helpers import compose_cfg, train_in_process
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer import losses as st
-from test_losses import EmbeddingStub, check_parity, embeddings, st_forward
+from test_losses import check_parity, embeddings, st_forward, st_model
 
 import pairlab.losses as pl
 from pairlab.errors import ConfigError
@@ -30,18 +30,13 @@ def test_matryoshka_equals_sentence_transformers(dims, weights, make) -> None:
     ours = pl.MatryoshkaLoss(make(), dims, weights)
     inner = {pl.MultipleNegativesRankingLoss: st.MultipleNegativesRankingLoss, pl.CoSENTLoss: st.CoSENTLoss,
              pl.ContrastiveLoss: st.ContrastiveLoss, pl.TripletLoss: st.TripletLoss}[type(ours.loss)]
-    stub = _SizedStub()
-    theirs = st.MatryoshkaLoss(stub, inner(stub), dims, matryoshka_weights=weights)
+    model = st_model(dim=16)
+    theirs = st.MatryoshkaLoss(model, inner(model), dims, matryoshka_weights=weights)
     columns = 3 if isinstance(ours.loss, pl.TripletLoss | pl.MultipleNegativesRankingLoss) else 2
     labels = None
     if ours.spec.label != "none":
         labels = torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0, 1.0], dtype=torch.float64)
     check_parity(_Spec(ours), st_forward(theirs, labels), embeddings(columns, 6, 16, seed=len(dims)), labels)
-
-
-class _SizedStub(EmbeddingStub):
-    def get_embedding_dimension(self) -> int:
-        return 16
 
 
 class _Spec(torch.nn.Module):
