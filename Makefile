@@ -1,20 +1,33 @@
-# pairlab: `make train` and `make test` do all set-up on a fresh machine.
+# pairlab: `make train` and `make test` do all set-up on a fresh machine, from the lock file.
 PYTHON ?= python3
 VENV ?= .venv
-TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
+LOCK := requirements.lock
+# the lock's platform: CPython 3.11 on x86-64 Linux, torch's CPU build (found through pip's own configuration:
+# PIP_FIND_LINKS / PIP_EXTRA_INDEX_URL, e.g. https://download.pytorch.org/whl/cpu)
+LOCK_PYTHON := 3.11
+LOCK_PLATFORM := x86_64-manylinux_2_28
+TORCH_BUILD ?= torch==2.13.0+cpu
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export WANDB_MODE ?= offline
 export TOKENIZERS_PARALLELISM ?= false
+JOBS ?= 2
+PYTEST := -m pytest -q --durations=15
+# the tests whose code paths depend on the CPU: kernels and their probes, the packed forward, precisions
+HARDWARE_TESTS := tests/test_hardware.py tests/test_packed.py tests/test_speed_options.py tests/test_models.py \
+	tests/test_bench_linear_kernels.py tests/test_trainer_configs.py
 
-.PHONY: install train test test-full lint sweep bench gpu-wheels clean
+.PHONY: install train test test-full test-old-cpu test-latest lock lint sweep bench gpu-wheels clean
 
-$(VENV)/.installed: pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[dev]"
+$(VENV)/.installed: $(LOCK) pyproject.toml
+	rm -rf $(VENV)
+	$(PYTHON) -c 'import sys; v = "%d.%d" % sys.version_info[:2]; sys.exit(0 if v == "$(LOCK_PYTHON)" else \
+		f"pairlab: $(LOCK) is for CPython $(LOCK_PYTHON), $(PYTHON) is {v}: make PYTHON=python$(LOCK_PYTHON) ...")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	touch $@
 
 install: $(VENV)/.installed
@@ -22,11 +35,34 @@ install: $(VENV)/.installed
 train: install
 	$(PY) train.py $(ARGS)
 
+# the fast suite, JOBS test processes at a time
 test: install
-	$(PY) -m pytest -q -x $(PYTEST_ARGS)
+	$(PY) $(PYTEST) -n $(JOBS) $(PYTEST_ARGS)
 
-test-full: install
-	$(PY) -m pytest -q -m "" $(PYTEST_ARGS)
+# every test: the fast suite, the slow end-to-end runs (one at a time: several are multi-process), and the
+# hardware-sensitive tests on torch's and oneDNN's older-CPU paths (no AVX-512, no bf16 or AMX units)
+test-full: test
+	$(PY) $(PYTEST) -m slow $(PYTEST_ARGS)
+	$(MAKE) test-old-cpu
+
+test-old-cpu: install
+	ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=AVX2 $(PY) $(PYTEST) -n $(JOBS) $(HARDWARE_TESTS) $(PYTEST_ARGS)
+
+# the newest versions pyproject.toml's ranges allow (torch stays at TORCH_BUILD), in a venv of its own
+test-latest:
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install -q --upgrade pip
+	.venv-latest/bin/python -m pip install -q --upgrade --upgrade-strategy eager $(TORCH_BUILD) -e ".[dev]"
+	PAIRLAB_UNLOCKED=1 .venv-latest/bin/python $(PYTEST) -n $(JOBS) $(PYTEST_ARGS)
+
+# refresh the lock on purpose (then make test-full, and commit the two together); uv comes with the dev venv
+UV ?= $(VENV)/bin/uv
+lock:
+	@test -x $(UV) || { echo "pairlab: make lock runs uv: make install first, or make lock UV=<path to uv>" >&2; exit 1; }
+	printf '%s\nsetuptools>=68\n' "$(TORCH_BUILD)" | $(UV) pip compile pyproject.toml - --extra dev \
+		--generate-hashes --python-version $(LOCK_PYTHON) --python-platform $(LOCK_PLATFORM) \
+		$${PIP_FIND_LINKS:+--find-links "$$PIP_FIND_LINKS"} --custom-compile-command "make lock" -q -o $(LOCK)
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench tools train.py eval.py
@@ -45,4 +81,4 @@ gpu-wheels: install
 		'special_tokens_map.json', 'vocab.txt', 'config.json')]"
 
 clean:
-	rm -rf outputs multirun wandb .pytest_cache
+	rm -rf outputs multirun wandb .pytest_cache .venv-latest
