@@ -1,12 +1,16 @@
-"""Run pairlab's Hydra entry point in-process (fast) or as a subprocess (as users do)."""
+"""Run pairlab's Hydra entry points in-process (fast) or as a subprocess (as users do)."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -41,6 +45,32 @@ def train_in_process(overrides: list[str], run_dir: Path) -> float | None:
     from pairlab.train import run
 
     return run(compose_cfg([*FAST, *overrides], run_dir))
+
+
+def run_entry(script: str, args: list[str]) -> subprocess.CompletedProcess:
+    """`python <script> <args>` (train.py, eval.py or mine.py) run in this process, as the interpreter would run
+    it: what it prints, and the exit code a `SystemExit` or an uncaught exception (its traceback printed) gives;
+    without the interpreter's start-up (several seconds of imports)."""
+    entry = {"train.py": "pairlab.train", "eval.py": "pairlab.evaluate", "mine.py": "pairlab.mine"}[script]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    argv, code = sys.argv, 0
+    GlobalHydra.instance().clear()
+    sys.argv = [str(ROOT / script), *args]
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                importlib.import_module(entry).main()
+            except SystemExit as e:
+                if isinstance(e.code, str):
+                    print(e.code, file=sys.stderr)
+                code = e.code if isinstance(e.code, int) else int(e.code is not None)
+            except Exception:
+                traceback.print_exc()
+                code = 1
+    finally:
+        sys.argv = argv
+        GlobalHydra.instance().clear()
+    return subprocess.CompletedProcess([script, *args], code, stdout.getvalue(), stderr.getvalue())
 
 
 def train_cli(args: list[str], cwd: Path = ROOT, timeout: int = 600,

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "step_profile.py"
 
 
@@ -22,6 +24,7 @@ def run_bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return done
 
 
+@pytest.mark.slow  # benchmark scripts run in make test-full
 def test_step_profile_reports_time_faults_and_the_op_table(tmp_path: Path):
     done = run_bench(tmp_path, "--precision", "bf16", "--profile", "1", "--rows", "5")
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -30,6 +33,7 @@ def test_step_profile_reports_time_faults_and_the_op_table(tmp_path: Path):
     assert "aten::mm" in done.stdout or "aten::addmm" in done.stdout  # the profiler table saw the matmuls
 
 
+@pytest.mark.slow  # benchmark scripts run in make test-full
 def test_step_profile_compares_onednn_and_torch_linear_on_the_same_batches(tmp_path: Path):
     result = json.loads(run_bench(tmp_path, "--compare-onednn-linear").stdout.strip().splitlines()[-1])
     assert result["steps"] == 2 and result["onednn_s_per_step"] > 0 and result["torch_linear_s_per_step"] > 0

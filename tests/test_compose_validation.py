@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import compose_cfg, train_cli
+from helpers import compose_cfg, run_entry, train_cli
 
 from pairlab.errors import ConfigError
 from pairlab.tasks import build_tasks, model_kind
@@ -94,7 +94,7 @@ def test_offline_msmarco_hub_source_names_the_sample(tmp_path):
 
 
 def test_unknown_pooling_exits_with_the_key_named(tmp_path):
-    result = train_cli(["model=tiny", "model.pooling=sum", f"hydra.run.dir={tmp_path}"])
+    result = run_entry("train.py", ["model=tiny", "model.pooling=sum", f"hydra.run.dir={tmp_path}"])
     assert result.returncode != 0
     assert "model.pooling='sum' is unknown" in result.stderr and "Traceback" not in result.stderr
 
@@ -105,7 +105,7 @@ def test_unknown_pooling_exits_with_the_key_named(tmp_path):
     (["trainer.val_check_interval=1000"], "trainer.val_check_interval=1000 is more than the 15 training batches"),
 ])
 def test_user_mistakes_end_in_one_line_without_a_traceback(overrides, message, tmp_path):
-    result = train_cli(["model=tiny", "logger=csv", *overrides, f"hydra.run.dir={tmp_path}"])
+    result = run_entry("train.py", ["model=tiny", "logger=csv", *overrides, f"hydra.run.dir={tmp_path}"])
     assert result.returncode != 0
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
     last = result.stderr.strip().splitlines()[-1]

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import torch
 from helpers import ROOT, train_cli
 
@@ -25,6 +26,7 @@ def records(run_dir, ranks=2):
     return [torch.load(run_dir / f"record_rank{r}.pt", weights_only=False) for r in range(ranks)]
 
 
+@pytest.mark.slow  # four training processes
 def test_two_nodes_from_torchrun_variables_train_like_one_node_with_two_processes(tmp_path):
     one_node = tmp_path / "one_node"
     result = train_cli([*RUN, "trainer=ddp_sim", f"hydra.run.dir={one_node}"])
@@ -56,6 +58,7 @@ def test_two_nodes_from_torchrun_variables_train_like_one_node_with_two_processe
         assert torch.allclose(node0["weights"][name], weight, atol=1e-5), name
 
 
+@pytest.mark.slow  # a two-process run plus a one-process reference run
 def test_evaluation_under_ddp_is_split_across_ranks_and_agrees(tmp_path):
     single = tmp_path / "single"
     result = train_cli([*RUN, "trainer.max_steps=2", f"hydra.run.dir={single}"])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import ROOT
+from helpers import ROOT, run_entry
 
 from pairlab.evaluation.retrieval import ir_metrics
 from pairlab.export import export_model
@@ -74,13 +74,13 @@ def test_eval_prints_json_metrics_equal_to_ir_metrics(tmp_path, kind, tiny_cross
 
 
 def test_eval_rejects_an_unknown_measure_before_loading_the_model(tmp_path):
-    result = run_eval(["model.name=/no/such/model", *sample_args(tmp_path), "eval.metrics=[nDGC@10]"])
+    result = run_entry("eval.py", ["model.name=/no/such/model", *sample_args(tmp_path), "eval.metrics=[nDGC@10]"])
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].startswith("pairlab: eval.metrics: metric 'nDGC@10'")
 
 
 def test_eval_missing_input_names_the_key(tmp_path):
-    result = run_eval(["model.name=sentence-transformers/all-MiniLM-L6-v2", f"eval.qrels={SAMPLE}/qrels.dev.tsv",
-                       f"hydra.run.dir={tmp_path}"])
+    result = run_entry("eval.py", ["model.name=sentence-transformers/all-MiniLM-L6-v2",
+                                   f"eval.qrels={SAMPLE}/qrels.dev.tsv", f"hydra.run.dir={tmp_path}"])
     assert result.returncode != 0
     assert "eval.run is not set" in result.stderr

@@ -41,9 +41,9 @@ def test_experiment_runs_a_few_steps_offline(name, tmp_path):
 
 
 def test_a_model_chosen_on_the_command_line_wins_over_the_experiments(tmp_path):
-    from helpers import train_cli
+    from helpers import run_entry
 
-    result = train_cli(["experiment=quora_online_contrastive", "model=minilm", "--cfg", "job"])
+    result = run_entry("train.py", ["experiment=quora_online_contrastive", "model=minilm", "--cfg", "job"])
     assert result.returncode == 0, result.stderr[-2000:]
     model = re.search(r"^model:\n((?:  .*\n)+)", result.stdout, flags=re.M).group(1)
     assert "name: sentence-transformers/all-MiniLM-L6-v2" in model
@@ -51,10 +51,11 @@ def test_a_model_chosen_on_the_command_line_wins_over_the_experiments(tmp_path):
 
 
 def test_the_resolved_model_is_printed_at_start(tmp_path):
-    from helpers import train_cli
+    from helpers import run_entry
 
-    result = train_cli(["experiment=quora_online_contrastive", "model=tiny", "data=quora_sample", "logger=csv",
-                        "trainer.max_steps=1", "eval_baseline=false", "export=false", f"hydra.run.dir={tmp_path}"])
+    result = run_entry("train.py", ["experiment=quora_online_contrastive", "model=tiny", "data=quora_sample",
+                                    "logger=csv", "trainer.max_steps=1", "eval_baseline=false", "export=false",
+                                    f"hydra.run.dir={tmp_path}"])
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines()[0] == "[pairlab] model: tiny (random-init, bi-encoder)"
 

@@ -4,13 +4,10 @@ filters respected, output that `train.py data=columns` trains on."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, compose_cfg, train_in_process
+from helpers import compose_cfg, run_entry, train_in_process
 
 from pairlab.formats import read_qrels
 from pairlab.mine import mine
@@ -133,18 +130,14 @@ def test_train_reads_the_mined_file(tmp_path, tiny_bi, fmt, loss):
 
 
 def test_bad_mining_input_is_one_line(tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, str(ROOT / "mine.py"), f"model.name={MINILM}",
-                             f"mine.output={tmp_path / 'out.csv'}", f"mine.source={SAMPLE}/qrels.train.tsv",
-                             f"hydra.run.dir={tmp_path / 'r'}"], cwd=ROOT, env=env, text=True, capture_output=True,
-                            timeout=300)
+    result = run_entry("mine.py", [f"model.name={MINILM}", f"mine.output={tmp_path / 'out.csv'}",
+                                   f"mine.source={SAMPLE}/qrels.train.tsv", f"hydra.run.dir={tmp_path / 'r'}"])
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == (
         f"pairlab: mine.output='{tmp_path / 'out.csv'}': name a .jsonl or .parquet file")
-    result = subprocess.run([sys.executable, str(ROOT / "mine.py"), f"model.name={MINILM}",
-                             f"mine.output={tmp_path / 'out.jsonl'}", "mine.range_min=5", "mine.range_max=6",
-                             f"mine.source={tmp_path}", f"hydra.run.dir={tmp_path / 'r'}"], cwd=ROOT, env=env,
-                            text=True, capture_output=True, timeout=300)
+    result = run_entry("mine.py", [f"model.name={MINILM}", f"mine.output={tmp_path / 'out.jsonl'}",
+                                   "mine.range_min=5", "mine.range_max=6", f"mine.source={tmp_path}",
+                                   f"hydra.run.dir={tmp_path / 'r'}"])
     assert result.stderr.strip().splitlines()[-1].startswith("pairlab: ")
     assert not (tmp_path / "out.jsonl").exists()
 

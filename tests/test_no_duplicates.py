@@ -114,6 +114,7 @@ def recorded(run_dir, rank: int = 0):
     return torch.load(run_dir / f"record_rank{rank}.pt", weights_only=False)["steps"]
 
 
+@pytest.mark.slow  # a two-process training run
 def test_training_batches_have_no_repeated_text_under_ddp(tmp_path, duplicate_heavy_source):
     run = tmp_path / "ddp"
     result = train_cli([*COMMON, f"data.source={duplicate_heavy_source}", "data.batch_sampler=no_duplicates",
@@ -127,6 +128,7 @@ def test_training_batches_have_no_repeated_text_under_ddp(tmp_path, duplicate_he
     assert "rows deferred to a later batch" in (run / "train.log").read_text()
 
 
+@pytest.mark.slow  # three training processes; the sampler's resume is checked above, a killed run in test_resume
 def test_a_killed_run_resumes_with_the_same_distinct_batches(tmp_path, duplicate_heavy_source):
     args = [*COMMON, f"data.source={duplicate_heavy_source}", "data.batch_sampler=no_duplicates",
             "trainer.max_steps=10", "callbacks.last_checkpoint.every_n_train_steps=4"]

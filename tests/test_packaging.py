@@ -9,9 +9,11 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
 from helpers import ROOT
 
 
+@pytest.mark.slow  # builds and installs the package into a new venv
 def test_installed_package_trains_from_an_empty_folder(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)

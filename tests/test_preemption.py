@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from helpers import train_cli
 
 COMMON = ["model=tiny", "num_workers=0", "trainer.max_epochs=2", "data.batch_size=32", "export=false",
@@ -28,6 +29,7 @@ def wandb_run_ids(run_dir):
     return {p.name.rsplit("-", 1)[1] for p in (run_dir / "wandb").glob("offline-run-*")}
 
 
+@pytest.mark.slow  # three training processes; the resume path itself runs in test_resume[full]
 def test_requeue_signal_mid_step_saves_requeues_and_resumes_exactly(tmp_path):
     env = slurm_env(tmp_path)
     straight = train_cli([*COMMON, f"hydra.run.dir={tmp_path / 'straight'}"], env=env)

@@ -12,7 +12,8 @@ COMMON = ["model=tiny", "logger=csv", "num_workers=0", "trainer.max_epochs=2", "
           "callbacks.last_checkpoint.every_n_train_steps=4", "export=false"]
 
 
-@pytest.mark.parametrize("extra", [[], ["model.lora.r=4"]], ids=["full", "lora"])
+@pytest.mark.parametrize("extra", [pytest.param([], id="full"),
+                                   pytest.param(["model.lora.r=4"], id="lora", marks=pytest.mark.slow)])
 def test_killed_run_resumes_to_the_same_final_metrics(tmp_path, extra):
     # 480 duplicate pairs / 32 = 15 steps an epoch: the kill at step 22 lands mid-way through epoch 2,
     # after the step-20 checkpoint. LoRA runs (adapters train, the base is frozen) resume alike.

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import pytrec_eval
 import torch
-from helpers import compose_cfg
-from test_eval_cli import run_eval
+from helpers import compose_cfg, run_entry
 
 from pairlab.evaluate import evaluate
 from pairlab.evaluation.dense import EmbeddingFile, search, write_embeddings
@@ -159,18 +158,18 @@ def test_streamed_search_equals_search_in_memory(tmp_path):
 
 
 def test_retrieve_input_errors_are_one_line(tmp_path, bi_dir, cross_dir):
-    result = run_eval(["eval=retrieve", f"model.name={bi_dir}", f"eval.queries={SAMPLE}/queries.dev.tsv",
+    result = run_entry("eval.py", ["eval=retrieve", f"model.name={bi_dir}", f"eval.queries={SAMPLE}/queries.dev.tsv",
                        f"eval.qrels={SAMPLE}/qrels.dev.tsv", f"hydra.run.dir={tmp_path / 'e1'}"])
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].startswith("pairlab: eval.corpus is not set")
     bad = tmp_path / "corpus.jsonl"
     bad.write_text('{"_id": "1", "text": "ok"}\n{"id_": "2"}\n')
-    result = run_eval(["eval=retrieve", f"model.name={cross_dir}", f"eval.corpus={bad}",
+    result = run_entry("eval.py", ["eval=retrieve", f"model.name={cross_dir}", f"eval.corpus={bad}",
                        f"eval.queries={SAMPLE}/queries.dev.tsv", f"eval.qrels={SAMPLE}/qrels.dev.tsv",
                        f"hydra.run.dir={tmp_path / 'e2'}"])
     assert result.stderr.strip().splitlines()[-1].startswith("pairlab: model.name=")
     assert "is a cross-encoder" in result.stderr
-    result = run_eval(["eval=retrieve", f"model.name={bi_dir}", f"eval.corpus={bad}",
+    result = run_entry("eval.py", ["eval=retrieve", f"model.name={bi_dir}", f"eval.corpus={bad}",
                        f"eval.queries={SAMPLE}/queries.dev.tsv", f"eval.qrels={SAMPLE}/qrels.dev.tsv",
                        f"hydra.run.dir={tmp_path / 'e3'}", f"eval.cache_dir={tmp_path / 'c'}"])
     last = result.stderr.strip().splitlines()[-1]

@@ -99,7 +99,7 @@ def _ddp_worker(rank, world, port, columns, out):
     dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("columns", [2, 3, 4])
+@pytest.mark.parametrize("columns", [2, *(pytest.param(c, marks=pytest.mark.slow) for c in (3, 4))])
 def test_ddp_gathered_negatives_equal_one_process_on_the_global_batch(tmp_path, columns):
     out = tmp_path / "rank0.pt"
     mp.spawn(_ddp_worker, args=(2, _free_port(), columns, str(out)), nprocs=2, join=True)

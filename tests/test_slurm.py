@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 
+import pytest
 from helpers import train_cli
 
 
@@ -34,6 +35,7 @@ def test_trainer_slurm_asks_for_the_nodes_gpus_and_requeue_signal(tmp_path):
     assert re.search(r"^srun .* -m submitit\.core\._submit ", script, flags=re.M)
 
 
+@pytest.mark.slow  # a multirun of training jobs through submitit
 def test_multirun_through_submitit_local_runs_each_job_and_summarizes(tmp_path):
     sweep = tmp_path / "sweep"
     result = train_cli(["-m", "hydra/launcher=submitit_local", "model=tiny", "trainer.max_steps=2", "logger=csv",
@@ -44,6 +46,7 @@ def test_multirun_through_submitit_local_runs_each_job_and_summarizes(tmp_path):
     assert "2 jobs (2 ok" in summary and "| seed=1 |" in summary and "| seed=2 |" in summary
 
 
+@pytest.mark.slow  # a training job through submitit
 def test_the_slurm_trainer_config_takes_real_steps_through_submitit(tmp_path):
     """trainer=slurm's Lightning settings (DDP strategy, precision, clipping) on 1 CPU process, launched as a
     submitit job the way the cluster launches it (local executor instead of sbatch)."""

@@ -183,6 +183,7 @@ needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="needs make
 
 
 @needs_make
+@pytest.mark.slow  # an Optuna search of training jobs; the multirun path runs in basic_sweep
 def test_make_sweep_runs_an_optuna_search_offline(tmp_path):
     """`make sweep` cut to 2 trials x 3 steps, with the default loggers (csv + wandb offline)."""
     sweep_dir = tmp_path / "optuna"
