@@ -66,6 +66,36 @@ def test_cli_exits_nonzero_before_loading_the_model(tmp_path):
     assert "Loading weights" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize("data", ["quora_sample", "msmarco_sample", "msmarco_kd_sample"])
+def test_val_size_is_a_count_or_a_fraction_in_every_data_family(data, tmp_path):
+    model = "cross_tiny" if data.startswith("msmarco") else "tiny"
+    loss = {"quora_sample": "mnrl", "msmarco_sample": "bce", "msmarco_kd_sample": "ce_margin_mse"}[data]
+    tasks = tasks_for([f"data={data}", f"loss={loss}", f"model={model}", "data.val_size=0.1"], tmp_path)
+    data_ = tasks["main"].data
+    train, val = len(data_.train_set()), len(data_.val_set())
+    assert val == round(0.1 * (train + val)) or val == (train + val) // 5
+    with pytest.raises(ConfigError, match=r"data.val_size=-1 is negative"):
+        tasks_for([f"data={data}", f"loss={loss}", f"model={model}", "data.val_size=-1"], tmp_path)
+
+
+@pytest.mark.parametrize(("overrides", "fix"), [
+    (["data=columns", "data.source=x.jsonl", "loss=bce"], "set data.dev.run"),
+    (["data=msmarco_sample", "loss=bce"], "drop data.dev.corpus to rerank them"),
+    (["data=msmarco_sample", "loss=bce", "data.dev.run=null"], "set data.dev.run (a TREC run) or data.dev.candidates"),
+])
+def test_a_cross_encoder_with_a_dev_corpus_fails_at_compose_time(overrides, fix, tmp_path):
+    """Retrieval validation needs a bi-encoder: the run ends before any data is read or model loaded, in one
+    line naming the fix, not with a traceback at the first validation."""
+    (tmp_path / "x.jsonl").write_text('{"anchor": "q", "positive": "p", "label": 1}\n')
+    overrides = [o.replace("x.jsonl", str(tmp_path / "x.jsonl")) for o in overrides]
+    result = run_entry("train.py", ["model=cross_tiny", *overrides, f"data.dev.corpus={tmp_path}/corpus.tsv",
+                                    f"hydra.run.dir={tmp_path / 'run'}"])
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("pairlab: data.dev.corpus") and "bi-encoder" in last and fix in last, last
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_invalid_values_fail_with_the_key_named(tmp_path):
     with pytest.raises(ConfigError, match="data.batch_size must be > 0"):
         tasks_for(["data.batch_size=0"], tmp_path)

@@ -136,6 +136,7 @@ def test_hold_out_and_max_examples():
     assert split_rows(100, None, 10) == (range(90), range(90, 100))
     assert split_rows(100, 30, 10) == (range(0, 90, 3), range(90, 100))
     assert split_rows(10, None, 1000) == (range(8), range(8, 10)), "at most a fifth held out"
+    assert split_rows(100, None, 0.1) == (range(90), range(90, 100)), "a fraction of the rows"
 
 
 def test_missing_id_in_join_names_collection_id_and_triples_line(folder):

@@ -130,6 +130,7 @@ def build_tasks(task_cfg: DictConfig | Mapping, model_kind: str) -> dict[str, Ta
         loss_name = loss_cfg.get("name", type(loss).__name__)
         check_task(name, loss_name, loss.spec, data, model_kind)
         data.check_available()
+        data.check_model_kind(model_kind)
         check_prompts(name, data, model_kind)
         tasks[name] = Task(name, data, loss, loss_name, entry.get("weight"),
                            loss.spec.in_batch if gather is None else bool(gather))

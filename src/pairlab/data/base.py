@@ -39,6 +39,9 @@ class TaskData(Protocol):
     def check_available(self) -> None:
         """Fail at compose time when the source cannot be read (a missing folder, a hub id offline)."""
 
+    def check_model_kind(self, model_kind: str) -> None:
+        """Fail at compose time when validation cannot run on this kind of model ("bi" or "cross")."""
+
     @property
     def eval_key(self) -> Hashable | None:
         """Tasks with equal keys evaluate the same held-out data: they share one evaluator (None: none)."""
@@ -57,6 +60,19 @@ BATCH_SAMPLERS = ("random", "no_duplicates")
 def prompts_of(prompts: Mapping[str, str | None] | None) -> dict[str, str]:
     """The set prompts of a `data.prompts` mapping (the configs list each column with null: no prompt)."""
     return {column: text for column, text in (prompts or {}).items() if text}
+
+
+def check_val_size(value: float) -> float:
+    """`data.val_size`: a row count (>= 1) or a fraction of the rows (< 1)."""
+    if value < 0:
+        raise ValueError(f"data.val_size={value} is negative: give a row count, a fraction of the rows (< 1), or 0")
+    return value
+
+
+def held_out_count(val_size: float, rows: int) -> int:
+    """How many of `rows` rows `data.val_size` holds out: that many (that fraction if < 1), at most a fifth."""
+    count = int(round(val_size * rows)) if val_size < 1 else int(val_size)
+    return min(count, rows // 5)
 
 
 def check_batch_sampler(value: str) -> str:

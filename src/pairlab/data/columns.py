@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from pairlab.data import reranking, retrieval
-from pairlab.data.base import TaskData, check_batch_sampler, prompts_of
+from pairlab.data.base import TaskData, check_batch_sampler, check_val_size, held_out_count, prompts_of
 from pairlab.data.example import Example, ExampleSet, ListExampleSet, Provides
 from pairlab.data.tabular import BadRows, Row, read_rows
-from pairlab.errors import DataError
+from pairlab.errors import ConfigError, DataError
 from pairlab.protocols import Evaluator, LabelKind
 
 LABELS: dict[str, LabelKind] = {"label": "binary", "score": "float", "scores": "scores"}
@@ -40,7 +40,7 @@ class ColumnsData(TaskData):
         if batch_size <= 0:
             raise ValueError(f"data.batch_size must be > 0, got {batch_size}")
         self.name, self.source = name, Path(source).expanduser()
-        self.val_size, self.max_examples = val_size, max_examples
+        self.val_size, self.max_examples = check_val_size(val_size), max_examples
         self.batch_size, self.seed, self.bad_rows = batch_size, seed, BadRows(on_bad_row)
         self.batch_sampler = check_batch_sampler(batch_sampler)
         self.eval_batch_size, self.dev = eval_batch_size, dict(dev or {})
@@ -48,6 +48,12 @@ class ColumnsData(TaskData):
         self._evaluator: Evaluator | None = None
         self._provides: Provides | None = None
         self._splits: tuple[list[Example], list[Example]] | None = None
+
+    def check_model_kind(self, model_kind: str) -> None:
+        if model_kind == "cross" and self.dev.get("corpus") is not None and self.dev.get("run") is None:
+            raise ConfigError("data.dev.corpus without data.dev.run asks for retrieval, which needs a bi-encoder: a "
+                              "cross-encoder reranks a run's candidates, so set data.dev.run (a TREC run over "
+                              "data.dev.corpus), or use a bi-encoder model")
 
     def check_available(self) -> None:
         if not self.source.is_file():
@@ -103,8 +109,7 @@ class ColumnsData(TaskData):
             self.bad_rows.report(str(self.source))
             if not examples:
                 raise DataError(f"{self.source}: no usable rows (check data.source)")
-            n_val = int(round(self.val_size * len(examples))) if self.val_size < 1 else int(self.val_size)
-            n_val = min(n_val, len(examples) // 5)
+            n_val = held_out_count(self.val_size, len(examples))
             order = np.random.default_rng(self.seed).permutation(len(examples))
             held_out = set(order[:n_val].tolist())
             train = [ex for i, ex in enumerate(examples) if i not in held_out]

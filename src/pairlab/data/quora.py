@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pairlab.data.base import TaskData, check_batch_sampler, prompts_of
+from pairlab.data.base import TaskData, check_batch_sampler, check_val_size, held_out_count, prompts_of
 from pairlab.data.example import Example, ExampleSet, ListExampleSet, Provides
 from pairlab.data.tabular import SUFFIXES, BadRows, Row, read_rows
 from pairlab.errors import DataError
@@ -102,7 +102,7 @@ class QuoraData(TaskData):
             raise ValueError(f"data.batch_size must be > 0, got {batch_size}")
         self.name, self.source, self.subset = name, str(source), subset
         self.columns = list(columns) if columns else None
-        self.symmetric, self.val_size, self.max_examples = symmetric, val_size, max_examples
+        self.symmetric, self.val_size, self.max_examples = symmetric, check_val_size(val_size), max_examples
         self.batch_size, self.seed, self.eval_batch_size = batch_size, seed, eval_batch_size
         self.batch_sampler = check_batch_sampler(batch_sampler)
         self.prompts = prompts_of(prompts)
@@ -168,8 +168,7 @@ class QuoraData(TaskData):
 
     def _split(self, records: list[Record]) -> tuple[list[Record], list[Record]]:
         """Deterministic hold-out: `val_size` rows (or that fraction if < 1) chosen by seed."""
-        n_val = int(round(self.val_size * len(records))) if self.val_size < 1 else int(self.val_size)
-        n_val = min(n_val, len(records) // 5)
+        n_val = held_out_count(self.val_size, len(records))
         held_out = np.random.default_rng(self.seed).permutation(len(records))[:n_val]
         is_val = np.zeros(len(records), dtype=bool)
         is_val[held_out] = True

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from pairlab.data.base import held_out_count
 from pairlab.data.example import Example, Provides
 from pairlab.data.msmarco.files import Lookup
 
@@ -114,10 +115,10 @@ class ScoredPairSet:
         return Example((query, passage), score)
 
 
-def split_rows(n: int, max_examples: int | None, val_size: int) -> tuple[range, range]:
-    """Hold out the last `val_size` rows (at most a fifth); spread `max_examples` training rows
-    evenly over the rest (evenly spaced, so they cover the whole file)."""
-    n_val = min(max(val_size, 0), n // 5)
+def split_rows(n: int, max_examples: int | None, val_size: float) -> tuple[range, range]:
+    """Hold out the last `val_size` rows (a fraction of them if < 1, at most a fifth); spread `max_examples`
+    training rows evenly over the rest (evenly spaced, so they cover the whole file)."""
+    n_val = held_out_count(val_size, n)
     train = range(n - n_val)
     if max_examples is not None and max_examples < len(train):
         step = len(train) // max(max_examples, 1)

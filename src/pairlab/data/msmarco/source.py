@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from pairlab.data import reranking, retrieval
-from pairlab.data.base import TaskData, check_batch_sampler, prompts_of
+from pairlab.data.base import TaskData, check_batch_sampler, check_val_size, prompts_of
 from pairlab.data.example import ExampleSet, Provides
 from pairlab.data.indexed import KeyedTsv
 from pairlab.data.msmarco.files import (
@@ -50,7 +50,7 @@ from pairlab.data.msmarco.sets import (
     split_rows,
 )
 from pairlab.data.tabular import BadRows, SkipBadRows
-from pairlab.errors import DataError
+from pairlab.errors import ConfigError, DataError
 from pairlab.protocols import Evaluator
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class MsMarcoSource(TaskData):
     """What the MS MARCO data classes share: source resolution, held-out rows and the dev evaluator."""
 
     def __init__(self, name: str, batch_size: int, source: str | None, collection: str | None,
-                 queries: str | None, hub_subset: str | None, max_examples: int | None, val_size: int,
+                 queries: str | None, hub_subset: str | None, max_examples: int | None, val_size: float,
                  eval_batch_size: int, dev: Mapping[str, Any] | None, on_bad_row: str = "error",
                  batch_sampler: str = "random", prompts: Mapping[str, str | None] | None = None) -> None:
         if batch_size <= 0:
@@ -82,7 +82,8 @@ class MsMarcoSource(TaskData):
             raise ValueError(f"data.dev.{unknown[0]} is unknown: data.dev takes {', '.join(DEV_KEYS)}")
         self.name, self.batch_size, self.source = name, batch_size, None if source is None else str(source)
         self.collection, self.queries, self.hub_subset = collection, queries, hub_subset
-        self.max_examples, self.val_size, self.eval_batch_size = max_examples, val_size, eval_batch_size
+        self.max_examples, self.eval_batch_size = max_examples, eval_batch_size
+        self.val_size = check_val_size(val_size)
         self.dev = dict(dev or {})
         self.bad_rows = BadRows(on_bad_row)
         self.batch_sampler = check_batch_sampler(batch_sampler)
@@ -123,6 +124,13 @@ class MsMarcoSource(TaskData):
         elif not resolve_path(self.source).is_dir():
             raise DataError(f"data.source={self.source!r}: no such folder (a local MS MARCO folder, "
                             f"or a hub id: {HUB_MSMARCO} / {HUB_BM25}; offline: data=msmarco_sample)")
+
+    def check_model_kind(self, model_kind: str) -> None:
+        if model_kind == "cross" and self.dev.get("corpus") is not None:
+            fix = ("drop data.dev.corpus to rerank them" if self.dev.get("run") or self.dev.get("candidates") else
+                   "set data.dev.run (a TREC run) or data.dev.candidates instead")
+            raise ConfigError(f"data.dev.corpus asks for retrieval, which needs a bi-encoder: a cross-encoder reranks "
+                              f"given candidates: {fix}, or use a bi-encoder model")
 
     def hub_kind(self, default: str) -> tuple[str, str]:
         subset = self.hub_subset or default
@@ -167,7 +175,8 @@ class MsMarcoSource(TaskData):
         return self._load()[0]
 
     def val_set(self) -> ExampleSet | None:
-        """The held-out tail of the training rows (`val_size`, at most a fifth), for the validation loss."""
+        """The held-out tail of the training rows (`val_size` rows, a fraction if < 1, at most a fifth), for the
+        validation loss."""
         return self._load()[1]
 
     def evaluator(self) -> Evaluator | None:
@@ -211,7 +220,7 @@ class MsMarcoData(MsMarcoSource):
                  mode: str | None = None, negatives_per_positive: int = 4,
                  collection: str | None = "collection.tsv", queries: str | None = "queries.train.tsv",
                  triples: str | None = "qidpidtriples.train.full.2.tsv.gz", hub_subset: str | None = None,
-                 max_examples: int | None = None, val_size: int = 1000, eval_batch_size: int = 64,
+                 max_examples: int | None = None, val_size: float = 1000, eval_batch_size: int = 64,
                  dev: Mapping[str, Any] | None = None, on_bad_row: str = "error",
                  batch_sampler: str = "random", prompts: Mapping[str, str | None] | None = None) -> None:
         if mode not in (None, "pointwise", "listwise"):
@@ -303,7 +312,7 @@ class MsMarcoKDData(MsMarcoSource):
     def __init__(self, name: str = "msmarco_kd", batch_size: int = 32, source: str | None = HUB_MSMARCO,
                  collection: str | None = "collection.tsv", queries: str | None = "queries.train.tsv",
                  teacher_scores: str | None = "bert_cat_ensemble_msmarcopassage_train_scores_ids.tsv",
-                 hub_subset: str | None = None, max_examples: int | None = None, val_size: int = 1000,
+                 hub_subset: str | None = None, max_examples: int | None = None, val_size: float = 1000,
                  eval_batch_size: int = 64, dev: Mapping[str, Any] | None = None, on_bad_row: str = "error",
                  batch_sampler: str = "random", prompts: Mapping[str, str | None] | None = None) -> None:
         super().__init__(name, batch_size, source, collection, queries, hub_subset, max_examples, val_size,
