@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from pairlab.atomic import write_json, write_text
 from pairlab.corpus_files import fingerprint, folder_fingerprint, read_texts
 from pairlab.data import reranking
-from pairlab.errors import ConfigError, DataError
+from pairlab.errors import ConfigError, DataError, one_line_errors
 from pairlab.evaluation.corpus import cache_key, rerank, retrieve
 from pairlab.evaluation.rerank import RerankEvaluator
 from pairlab.evaluation.retrieval import ir_metrics, parse_measure
@@ -146,9 +146,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    try:
+    with one_line_errors():
         metrics = evaluate(cfg)
-    except (ConfigError, DataError) as e:
-        raise SystemExit(f"pairlab: {e}") from e
     print(f"[pairlab] wrote {Path(cfg.paths.output_dir) / 'metrics.json'}")
     print(json.dumps(metrics, sort_keys=True), flush=True)

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from pairlab.atomic import write_json, write_text
 from pairlab.data.collate import Collator
 from pairlab.data.datamodule import PairDataModule
-from pairlab.errors import ConfigError, DataError
+from pairlab.errors import ConfigError, one_line_errors
 from pairlab.export import export_model
 from pairlab.losses import base_loss
 from pairlab.models import BiEncoder, CrossEncoder
@@ -84,7 +84,7 @@ def load_guides(tasks: dict[str, Task]) -> dict[str, BiEncoder]:
         if task.loss.spec.guided:
             guide = base_loss(task.loss).guide
             try:
-                guides[name] = BiEncoder.from_pretrained(guide, unpad=True)
+                guides[name] = BiEncoder.from_pretrained(guide)
             except (OSError, ValueError) as e:
                 raise ConfigError(f"loss.guide={guide!r} cannot be loaded ({e}): name a bi-encoder "
                                   "folder or hub id, e.g. sentence-transformers/all-MiniLM-L6-v2") from None
@@ -219,7 +219,5 @@ def _finish_wandb() -> None:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    try:
+    with one_line_errors():
         return run(cfg)
-    except (ConfigError, DataError) as e:  # a user mistake: one clear line, no traceback
-        raise SystemExit(f"pairlab: {e}") from e
