@@ -84,7 +84,7 @@ def test_concat_columns_pads_every_column_to_the_longest():
 ])
 @pytest.mark.parametrize("unpad", [False, True])
 def test_merged_columns_equal_per_column_loss_and_gradients(loss, columns, labelled, unpad):
-    per_column = PairModule(tiny(False), {"main": loss})
+    per_column = PairModule(tiny(False), {"main": loss}, merge_columns=False)
     merged = PairModule(tiny(unpad), {"main": loss}, merge_columns=True)
     batch = make_batch(Collator(per_column.encoder.tokenizer, 32, "bi"), columns, labelled)
     outputs = [merged(batch["inputs"]), per_column(batch["inputs"])]
@@ -100,7 +100,7 @@ def test_merged_columns_equal_per_column_loss_and_gradients(loss, columns, label
 
 def test_grad_cache_with_unpadded_chunks_equals_plain_big_batch():
     loss = MultipleNegativesRankingLoss()
-    plain = PairModule(tiny(False), {"main": loss})
+    plain = PairModule(tiny(False), {"main": loss}, merge_columns=False)
     cached = PairModule(tiny(True), {"main": loss}, grad_cache_mini_batch=3, merge_columns=True)
     batch = make_batch(Collator(plain.encoder.tokenizer, 32, "bi"), 2)
     big = plain.compute_loss("main", plain(batch["inputs"]), batch["labels"])

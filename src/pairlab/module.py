@@ -71,7 +71,7 @@ class PairModule(pl.LightningModule):
     def __init__(self, encoder: BiEncoder | CrossEncoder, losses: Mapping[str, nn.Module],
                  optimizer: Callable[[list[dict]], torch.optim.Optimizer] | None = None,
                  scheduler: Callable[[torch.optim.Optimizer, int], LRScheduler] | None = None,
-                 merge_columns: bool = False, grad_cache_mini_batch: int | None = None,
+                 merge_columns: bool = True, grad_cache_mini_batch: int | None = None,
                  max_grad_norm: float | None = None, finite_check_every: int | None = None,
                  gather_across_devices: Mapping[str, bool] | None = None,
                  guides: Mapping[str, BiEncoder] | None = None) -> None:

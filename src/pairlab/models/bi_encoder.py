@@ -74,7 +74,7 @@ class BiEncoder(nn.Module):
 
     def __init__(self, transformer: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                  pooling: Pooling = "mean", normalize: bool = True, max_length: int = 128,
-                 base_model: str = "", unpad: bool = False, onednn_linear: bool = False, compile: bool = False,
+                 base_model: str = "", unpad: bool = True, onednn_linear: bool = False, compile: bool = False,
                  prompts: Mapping[str, str] | None = None, truncate_dim: int | None = None,
                  lora: Mapping | None = None) -> None:
         super().__init__()
@@ -99,7 +99,7 @@ class BiEncoder(nn.Module):
 
     @classmethod
     def from_pretrained(cls, name: str, pooling: Pooling | None = None, normalize: bool | None = None,
-                        max_length: int | None = None, unpad: bool = False, onednn_linear: bool = False,
+                        max_length: int | None = None, unpad: bool = True, onednn_linear: bool = False,
                         compile: bool = False,
                         attn_implementation: str = "sdpa", prompts: Mapping[str, str] | None = None,
                         truncate_dim: int | None = None, lora: Mapping | None = None) -> BiEncoder:
@@ -122,7 +122,7 @@ class BiEncoder(nn.Module):
 
     @classmethod
     def random_init(cls, size: Mapping[str, int], tokenizer: str = TOKENIZER, pooling: Pooling = "mean",
-                    normalize: bool = True, max_length: int = 128, unpad: bool = False, onednn_linear: bool = False,
+                    normalize: bool = True, max_length: int = 128, unpad: bool = True, onednn_linear: bool = False,
                     compile: bool = False,
                     seed: int = 0, prompts: Mapping[str, str] | None = None, truncate_dim: int | None = None,
                     lora: Mapping | None = None) -> BiEncoder:

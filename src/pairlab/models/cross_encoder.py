@@ -24,7 +24,7 @@ class CrossEncoder(nn.Module):
 
     def __init__(self, transformer: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                  max_length: int = 256, base_model: str = "", compile: bool = False,
-                 lora: Mapping | None = None, unpad: bool = False, onednn_linear: bool = False) -> None:
+                 lora: Mapping | None = None, unpad: bool = True, onednn_linear: bool = False) -> None:
         super().__init__()
         if transformer.config.num_labels != 1:
             raise ValueError(f"a reranker needs num_labels=1, the model has {transformer.config.num_labels}")
@@ -41,7 +41,7 @@ class CrossEncoder(nn.Module):
     @classmethod
     def from_pretrained(cls, name: str, max_length: int | None = None, seed: int = 0, compile: bool = False,
                         attn_implementation: str = "sdpa", lora: Mapping | None = None,
-                        unpad: bool = False, onednn_linear: bool = False) -> CrossEncoder:
+                        unpad: bool = True, onednn_linear: bool = False) -> CrossEncoder:
         """Load a reranker, or a plain encoder with a fresh seeded 1-logit head."""
         path = resolve_model_path(name)
         torch.manual_seed(seed)  # the fresh head, if any, is reproducible
@@ -55,7 +55,7 @@ class CrossEncoder(nn.Module):
     @classmethod
     def random_init(cls, size: Mapping[str, int], tokenizer: str = TOKENIZER, max_length: int = 256,
                     compile: bool = False, seed: int = 0, lora: Mapping | None = None,
-                    unpad: bool = False, onednn_linear: bool = False) -> CrossEncoder:
+                    unpad: bool = True, onednn_linear: bool = False) -> CrossEncoder:
         """A random-init BERT reranker of `size` (hidden_size, num_hidden_layers, ...) with a 1-logit head."""
         transformer, tok = tiny_transformer(seed=seed, cross=True, tokenizer=tokenizer, **dict(size))
         return cls(transformer, tok, max_length=max_length, base_model="random-init", compile=compile, lora=lora,

@@ -43,7 +43,7 @@ def load_encoder(name: str, kind: str | None, max_length: int | None = None,
     path = resolve(name)
     kind = kind or detect_kind(path)
     if kind == "cross":
-        return CrossEncoder.from_pretrained(path, max_length=max_length, unpad=True).to(device)
+        return CrossEncoder.from_pretrained(path, max_length=max_length).to(device)
     if kind == "bi":
-        return BiEncoder.from_pretrained(path, max_length=max_length, unpad=True).to(device)
+        return BiEncoder.from_pretrained(path, max_length=max_length).to(device)
     raise ConfigError(f"eval.model_kind={kind!r} is unknown: use bi or cross")

@@ -9,8 +9,9 @@ masks differ (how and in which order they are drawn).
 
 On CPU, dropout masks come from `cpu_dropout` (16 random bits an element, from SFC64 seeded by torch's
 generator): `F.dropout` draws one 32-bit Mersenne Twister number per element, which made dropout
-(attention probabilities included) a tenth of a MiniLM training step. With `onednn`, the fp32 projections
-and the feed-forward run through oneDNN where its probe passes (`kernels.linear`; bench/README.md).
+(attention probabilities included) a large share of a MiniLM training step (bench/README.md). With
+`onednn`, the fp32 projections and the feed-forward run through oneDNN where its probe passes
+(`kernels.linear`).
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ ROW_BUCKET = 64  # packed rows are rounded up to a multiple of this: a few shape
 
 def random_words(count: int) -> Tensor:
     """`count` random 64-bit words from numpy's SFC64, seeded by one draw from torch's default generator:
-    the words follow `torch.manual_seed` and a checkpoint's RNG state, and come about 2.4x faster than
-    `torch.randint` (a serial Mersenne Twister) on CPU."""
+    the words follow `torch.manual_seed` and a checkpoint's RNG state, and come faster than `torch.randint`
+    (a serial Mersenne Twister) on CPU (bench/README.md)."""
     seed = int(torch.randint(0, 2**63 - 1, (1,)))
     return torch.from_numpy(np.random.SFC64(seed).random_raw(count).view(np.int64))
 
@@ -70,7 +71,7 @@ def length_buckets(lengths: list[int], min_size: int = 8, shrink: float = 0.75) 
 class _GradInPlaceEmbedding(torch.autograd.Function):
     """An embedding lookup whose backward adds into the weight's `.grad` itself, reusing one zeroed
     buffer when `.grad` was set to None: no vocabulary-sized gradient is allocated each step (on CPU
-    a fresh [30522, 384] block costs page faults worth a tenth of a MiniLM step)."""
+    a fresh [30522, 384] block costs page faults every step)."""
 
     @staticmethod
     def forward(ctx, weight: Tensor, ids: Tensor, padding_idx: int | None) -> Tensor:
