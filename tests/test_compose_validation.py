@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from helpers import compose_cfg, run_entry, train_cli
+from omegaconf import OmegaConf
 
 from pairlab.errors import ConfigError
 from pairlab.tasks import build_tasks, model_kind
@@ -140,3 +141,29 @@ def test_user_mistakes_end_in_one_line_without_a_traceback(overrides, message, t
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("pairlab: ") and message in last, last
+
+
+@pytest.mark.parametrize("experiment", ["quora_multitask", "quora_gist_multitask"])
+def test_every_data_key_reaches_every_task_of_a_mixture(experiment, tmp_path):
+    """`data.X=...` on a mixture reaches each task's data (its own `data_overrides` on top): in the config
+    `--cfg job` prints, resolved, and in the tasks built from it; one task's override stays its own."""
+    import yaml
+
+    overrides = [f"experiment={experiment}", "data=quora_sample", "model=tiny", "data.on_bad_row=skip",
+                 "data.symmetric=true", "data.prompts.anchor=q: "]
+    shown = run_entry("train.py", [*overrides, "--cfg", "job"])
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    printed = yaml.safe_load(shown.stdout)
+    assert printed["data"]["on_bad_row"] == "skip" and printed["data"]["symmetric"] is True
+    interpolation = "${pairlab_with:${data},${.data_overrides}}"
+    assert all(task["data"] == interpolation for task in printed["task"]["tasks"].values())
+    tasks = OmegaConf.to_container(compose_cfg(overrides, tmp_path).task.tasks, resolve=True)
+    assert len(tasks) == 2
+    for task in tasks.values():
+        data = task["data"]
+        assert data["on_bad_row"] == "skip" and data["symmetric"] is True and data["prompts"]["anchor"] == "q: "
+        assert all(data[key] == value for key, value in task["data_overrides"].items())
+    first, second = tasks
+    built = tasks_for([*overrides, f"+task.tasks.{second}.data_overrides.batch_size=8"], tmp_path)
+    assert built[second].data.batch_size == 8 and built[first].data.batch_size == printed["data"]["batch_size"] != 8
+    assert all(task.data.bad_rows.policy == "skip" and task.data.symmetric for task in built.values())

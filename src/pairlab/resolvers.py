@@ -7,7 +7,7 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 
@@ -43,8 +43,15 @@ def run_id(run_dir: str) -> str:
     return hashlib.sha1(str(Path(run_dir).resolve()).encode()).hexdigest()[:16]
 
 
+def with_overrides(data: DictConfig, overrides: DictConfig | None) -> DictConfig:
+    """`${pairlab_with:${data},${.data_overrides}}`: a mixture task's data node, the run's `data` node with the
+    task's own overrides on top, so every key a user sets on `data` reaches every task that does not set it."""
+    return OmegaConf.merge(OmegaConf.to_container(data, resolve=True),
+                           OmegaConf.to_container(overrides, resolve=True) if overrides is not None else {})
+
+
 def register() -> None:
     for name, resolver in (("pairlab_sample", sample_path), ("pairlab_run_stamp", run_stamp),
-                           ("pairlab_run_id", run_id)):
+                           ("pairlab_run_id", run_id), ("pairlab_with", with_overrides)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, resolver, use_cache=name == "pairlab_run_stamp")

@@ -122,9 +122,7 @@ def build_tasks(task_cfg: DictConfig | Mapping, model_kind: str) -> dict[str, Ta
     tasks: dict[str, Task] = {}
     for name, entry in task_cfg["tasks"].items():
         data_cfg, loss_cfg = _as_dict(entry["data"]), _as_dict(entry["loss"])
-        if entry.get("batch_size"):
-            data_cfg["batch_size"] = entry["batch_size"]
-        gather = loss_cfg.pop("gather_across_devices", None)
+        gather = entry.get("gather_across_devices")
         data = checked(lambda: instantiate(data_cfg, _convert_="all"))  # noqa: B023 - called at once
         loss = checked(lambda: build_loss(loss_cfg))  # noqa: B023
         loss_name = loss_cfg.get("name", type(loss).__name__)
@@ -138,12 +136,13 @@ def build_tasks(task_cfg: DictConfig | Mapping, model_kind: str) -> dict[str, Ta
 
 
 def check_prompts(task: str, data: TaskData, model_kind: str) -> None:
-    """Every `data.prompts` key names a column of the data, and only bi-encoders take prompts."""
+    """Every `data.prompts` key names a column of the data (in any of its layouts), and only bi-encoders take
+    prompts."""
     where = "" if task == "main" else f" (task {task!r})"
     if data.prompts and model_kind != "bi":
         raise ConfigError(f"data.prompts{where} applies to bi-encoders: drop it, or use a bi-encoder model")
-    columns = data.provides.columns
-    for key in data.prompts:
+    columns = list(dict.fromkeys(c for provides in data.choices().values() for c in provides.columns))
+    for key in data.prompts:  # a key may name a column of another layout: a mixture's tasks share data.prompts
         if not any(_prompted_by(key, column) for column in columns):
             raise ConfigError(f"data.prompts.{key}{where}: the data has no column {key!r}; its columns are "
                               f"{', '.join(columns)}")
