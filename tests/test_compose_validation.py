@@ -75,7 +75,7 @@ def test_val_size_is_a_count_or_a_fraction_in_every_data_family(data, tmp_path):
     data_ = tasks["main"].data
     train, val = len(data_.train_set()), len(data_.val_set())
     assert val == round(0.1 * (train + val)) or val == (train + val) // 5
-    with pytest.raises(ConfigError, match=r"data.val_size=-1 is negative"):
+    with pytest.raises(ConfigError, match=r"data.val_size=-1 is out of range: use a number >= 0"):
         tasks_for([f"data={data}", f"loss={loss}", f"model={model}", "data.val_size=-1"], tmp_path)
 
 
@@ -98,7 +98,7 @@ def test_a_cross_encoder_with_a_dev_corpus_fails_at_compose_time(overrides, fix,
 
 
 def test_invalid_values_fail_with_the_key_named(tmp_path):
-    with pytest.raises(ConfigError, match="data.batch_size must be > 0"):
+    with pytest.raises(ConfigError, match=r"data.batch_size=0 is out of range: use an integer >= 1"):
         tasks_for(["data.batch_size=0"], tmp_path)
     with pytest.raises(ConfigError, match="data.subset='pairs'"):
         tasks_for(["data.subset=pairs"], tmp_path)

@@ -26,10 +26,18 @@ from pairlab.formats import check_file, read_qrels
 from pairlab.models import BiEncoder
 from pairlab.models.loading import load_encoder, resolve
 from pairlab.models.precision import inference_precision, pick_device, resolve_precision
+from pairlab.options import Range, check_ranges, check_writable
 from pairlab.resolvers import register
 from pairlab.tasks import CONF_DIR, checked
 
 register()
+
+RANGES = {"eval.batch_size": Range(1), "eval.max_queries": Range(1, nullable=True),
+          "eval.k_values": Range(1, each=True), "model.max_length": Range(1, nullable=True)}
+RERANK_RANGES = {"eval.depth": Range(1, nullable=True)}
+RETRIEVE_RANGES = {"eval.top_k": Range(1), "eval.faiss.hnsw_m": Range(2), "eval.faiss.ef_search": Range(1),
+                   "eval.rerank.depth": Range(1), "eval.rerank.batch_size": Range(1),
+                   "eval.rerank.max_length": Range(1, nullable=True)}
 
 
 def check_metrics(names: list[str]) -> None:
@@ -127,6 +135,9 @@ def evaluate_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, dic
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
+    check_ranges(cfg, RANGES | (RETRIEVE_RANGES if cfg.eval.task == "retrieve" else RERANK_RANGES))
+    if cfg.eval.task == "retrieve" and cfg.eval.cache_dir is not None:
+        check_writable("eval.cache_dir", cfg.eval.cache_dir)
     if cfg.eval.task == "retrieve":
         metrics, run = evaluate_retrieval(cfg)
     elif cfg.eval.task == "rerank":

@@ -20,10 +20,15 @@ from pairlab.formats import read_qrels
 from pairlab.mining import Corpus, MiningSettings, embeddings_key, mine_hard_negatives
 from pairlab.models.loading import load_encoder, resolve
 from pairlab.models.precision import inference_precision, pick_device, resolve_precision
+from pairlab.options import Range, check_ranges, check_writable
 from pairlab.resolvers import register
 from pairlab.tasks import CONF_DIR, checked
 
 register()
+
+RANGES = {"mine.num_negatives": Range(1), "mine.range_min": Range(0), "mine.range_max": Range(1, nullable=True),
+          "mine.batch_size": Range(1), "mine.faiss.hnsw_m": Range(2), "mine.faiss.ef_search": Range(1),
+          "mine.seed": Range(0), "model.max_length": Range(1, nullable=True)}
 
 
 def read_pairs(cfg: DictConfig) -> list[tuple[str, str]]:
@@ -82,9 +87,13 @@ def write_rows(rows: list[dict], path: Path) -> None:
 
 def mine(cfg: DictConfig) -> dict:
     m = cfg.mine
+    check_ranges(cfg, RANGES)
     output = Path(m.output)
     if output.suffix not in (".jsonl", ".parquet"):
         raise ConfigError(f"mine.output={m.output!r}: name a .jsonl or .parquet file")
+    check_writable("mine.output", m.output, output.parent)
+    if m.cache_dir is not None:
+        check_writable("mine.cache_dir", m.cache_dir)
     settings = checked(lambda: MiningSettings(
         num_negatives=m.num_negatives, range_min=m.range_min, range_max=m.range_max, max_score=m.max_score,
         min_score=m.min_score, absolute_margin=m.absolute_margin, relative_margin=m.relative_margin,

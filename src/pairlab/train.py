@@ -28,12 +28,18 @@ from pairlab.losses import base_loss
 from pairlab.models import BiEncoder, CrossEncoder
 from pairlab.models.kernels import BF16_UNITS, cpu_flags, native_bf16
 from pairlab.module import PairModule
+from pairlab.options import Range, check_ranges
 from pairlab.preemption import discard_requeue_checkpoints, resume_checkpoint
 from pairlab.resolvers import register
 from pairlab.tasks import CONF_DIR, Task, build_tasks, checked, column_prompts, model_kind, named_prompts
 
 log = logging.getLogger("pairlab")
 register()
+
+RANGES = {"seed": Range(0), "threads": Range(1, nullable=True), "model.max_length": Range(1, nullable=True),
+          "model.truncate_dim": Range(1, nullable=True), "model.lr": Range(0, real=True),
+          "module.grad_cache_mini_batch": Range(1, nullable=True), "module.finite_check_every": Range(1, nullable=True),
+          "loss.matryoshka.dims": Range(1, nullable=True, each=True)}
 
 
 def _instantiate_all(group: DictConfig | None) -> list:
@@ -75,6 +81,16 @@ def check_against_data(trainer: pl.Trainer, datamodule: PairDataModule) -> None:
         raise ConfigError(f"trainer.val_check_interval={interval} is more than the {batches} training batches of an "
                           f"epoch: use at most {batches}, a fraction of an epoch (e.g. 0.5), or "
                           "trainer.check_val_every_n_epoch=null to count batches across epochs")
+
+
+def check_sizes(tasks: dict[str, Task], encoder: BiEncoder | CrossEncoder) -> None:
+    """Matryoshka sizes within the embedding size of the model just built (before any step or validation)."""
+    for name, task in tasks.items():
+        dims = getattr(task.loss, "dims", None)
+        if dims and max(dims) > encoder.dim:
+            where = "" if name == "main" else f" (task {name!r})"
+            raise ConfigError(f"loss.matryoshka.dims={list(dims)}{where}: the model's embeddings have {encoder.dim} "
+                              f"values: use sizes in 1..{encoder.dim}")
 
 
 def load_guides(tasks: dict[str, Task]) -> dict[str, BiEncoder]:
@@ -139,9 +155,7 @@ def final_metrics(trainer: pl.Trainer, module: PairModule, datamodule: PairDataM
 
 def run(cfg: DictConfig) -> float | None:
     """Train, evaluate and export one run; returns the final value of `cfg.monitor`."""
-    run_dir = Path(cfg.paths.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))  # every node may write it
+    check_ranges(cfg, RANGES)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
 
@@ -158,6 +172,10 @@ def run(cfg: DictConfig) -> float | None:
     datamodule.setup("fit")  # data errors surface before the model loads
 
     encoder = build_encoder(cfg.model)
+    check_sizes(tasks, encoder)
+    run_dir = Path(cfg.paths.output_dir)  # written from here on: a run that fails its checks leaves it as it was
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))  # every node may write it
     datamodule.collator = Collator(encoder.tokenizer, encoder.max_length, encoder.kind, in_batch_negatives={
         name: base_loss(task.loss).num_negatives for name, task in tasks.items() if task.loss.spec.pairs_in_batch},
         prompts={name: column_prompts(task) for name, task in tasks.items() if task.data.prompts})

@@ -11,6 +11,7 @@ from collections.abc import Hashable, Mapping
 from typing import ClassVar, Literal, Protocol
 
 from pairlab.data.example import ExampleSet, Provides
+from pairlab.options import Range
 from pairlab.protocols import Evaluator
 
 
@@ -62,11 +63,16 @@ def prompts_of(prompts: Mapping[str, str | None] | None) -> dict[str, str]:
     return {column: text for column, text in (prompts or {}).items() if text}
 
 
-def check_val_size(value: float) -> float:
-    """`data.val_size`: a row count (>= 1) or a fraction of the rows (< 1)."""
-    if value < 0:
-        raise ValueError(f"data.val_size={value} is negative: give a row count, a fraction of the rows (< 1), or 0")
-    return value
+SIZES = {"batch_size": Range(1), "eval_batch_size": Range(1), "max_examples": Range(1, nullable=True),
+         "val_size": Range(0, real=True)}
+
+
+def check_sizes(**sizes: float | None) -> None:
+    """The size options every data family has, checked once: `data.batch_size` and `data.eval_batch_size` >= 1,
+    `data.max_examples` >= 1 or null, `data.val_size` a row count or a fraction of the rows (< 1)."""
+    for key, value in sizes.items():
+        if not SIZES[key].holds(value):
+            raise ValueError(f"data.{key}={value!r} is out of range: use {SIZES[key].describe()}")
 
 
 def held_out_count(val_size: float, rows: int) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from pairlab.data import reranking, retrieval
-from pairlab.data.base import TaskData, check_batch_sampler, check_val_size, held_out_count, prompts_of
+from pairlab.data.base import TaskData, check_batch_sampler, check_sizes, held_out_count, prompts_of
 from pairlab.data.example import Example, ExampleSet, ListExampleSet, Provides
 from pairlab.data.tabular import BadRows, Row, read_rows
 from pairlab.errors import ConfigError, DataError
@@ -37,10 +37,10 @@ class ColumnsData(TaskData):
             raise ValueError(f"data.dev.{unknown[0]} is unknown: data.dev takes {', '.join(DEV_KEYS)}")
         if source is None:
             raise ValueError("data.source is not set: name a table file (jsonl, csv, tsv or parquet)")
-        if batch_size <= 0:
-            raise ValueError(f"data.batch_size must be > 0, got {batch_size}")
+        check_sizes(batch_size=batch_size, eval_batch_size=eval_batch_size, max_examples=max_examples,
+                    val_size=val_size)
         self.name, self.source = name, Path(source).expanduser()
-        self.val_size, self.max_examples = check_val_size(val_size), max_examples
+        self.val_size, self.max_examples = val_size, max_examples
         self.batch_size, self.seed, self.bad_rows = batch_size, seed, BadRows(on_bad_row)
         self.batch_sampler = check_batch_sampler(batch_sampler)
         self.eval_batch_size, self.dev = eval_batch_size, dict(dev or {})

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pairlab.data.base import TaskData, check_batch_sampler, check_val_size, held_out_count, prompts_of
+from pairlab.data.base import TaskData, check_batch_sampler, check_sizes, held_out_count, prompts_of
 from pairlab.data.example import Example, ExampleSet, ListExampleSet, Provides
 from pairlab.data.tabular import SUFFIXES, BadRows, Row, read_rows
 from pairlab.errors import DataError
@@ -98,11 +98,11 @@ class QuoraData(TaskData):
                  prompts: Mapping[str, str | None] | None = None) -> None:
         if subset is not None and subset not in SUBSETS:
             raise ValueError(f"data.subset={subset!r} is unknown: use one of {', '.join(SUBSETS)}")
-        if batch_size <= 0:
-            raise ValueError(f"data.batch_size must be > 0, got {batch_size}")
+        check_sizes(batch_size=batch_size, eval_batch_size=eval_batch_size, max_examples=max_examples,
+                    val_size=val_size)
         self.name, self.source, self.subset = name, str(source), subset
         self.columns = list(columns) if columns else None
-        self.symmetric, self.val_size, self.max_examples = symmetric, check_val_size(val_size), max_examples
+        self.symmetric, self.val_size, self.max_examples = symmetric, val_size, max_examples
         self.batch_size, self.seed, self.eval_batch_size = batch_size, seed, eval_batch_size
         self.batch_sampler = check_batch_sampler(batch_sampler)
         self.prompts = prompts_of(prompts)

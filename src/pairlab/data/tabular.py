@@ -140,11 +140,15 @@ def _jsonl_rows(path: Path, bad_rows: BadRows) -> Iterator[Row]:
 
 
 def _parquet_rows(path: Path) -> Iterator[Row]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.ParquetFile(path)
     row_no = 0
-    for batch in table.iter_batches(batch_size=8192):
-        for record in batch.to_pylist():
-            row_no += 1
-            yield Row({k: "" if v is None else str(v) for k, v in record.items()}, f"{path}:row {row_no}")
+    try:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=8192):
+            for record in batch.to_pylist():
+                row_no += 1
+                yield Row({k: "" if v is None else str(v) for k, v in record.items()}, f"{path}:row {row_no}")
+    except (pa.ArrowException, OSError) as e:  # not parquet, truncated, a corrupt page
+        raise DataError(f"{path}: not a readable parquet file after row {row_no} ({e}): check or rewrite the "
+                        "file (jsonl, csv and tsv are read too)") from None

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from pairlab.models.hub import resolve_model_path
+from pairlab.models.hub import check_max_length, resolve_model_path
 from pairlab.models.lora import LoraSettings, backbone, with_lora
 from pairlab.models.packed import packed_bert_forward, packed_mean, packs
 from pairlab.models.tiny import TOKENIZER, tiny_transformer
@@ -88,7 +88,7 @@ class BiEncoder(nn.Module):
         self.tokenizer = tokenizer
         self.pooling: Pooling = pooling
         self.normalize = normalize
-        self.max_length = max_length
+        self.max_length = check_max_length(max_length, transformer.config)
         self.base_model = base_model
         self.unpad = unpad
         self.onednn_linear = onednn_linear

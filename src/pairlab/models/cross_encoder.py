@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from pairlab.models.hub import resolve_model_path
+from pairlab.models.hub import check_max_length, resolve_model_path
 from pairlab.models.lora import LoraSettings, backbone, with_lora
 from pairlab.models.packed import packed_reranker_logits, packs_reranker
 from pairlab.models.tiny import TOKENIZER, tiny_transformer
@@ -31,7 +31,7 @@ class CrossEncoder(nn.Module):
         self.lora = LoraSettings.of(lora)
         self.transformer = transformer if self.lora is None else with_lora(transformer, self.lora, "SEQ_CLS")
         self.tokenizer = tokenizer
-        self.max_length = max_length
+        self.max_length = check_max_length(max_length, transformer.config)
         self.base_model = base_model
         self.unpad = unpad
         self.onednn_linear = onednn_linear

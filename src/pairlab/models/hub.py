@@ -37,3 +37,12 @@ def _in_hf_cache(repo_id: str) -> bool:
     from huggingface_hub import try_to_load_from_cache
 
     return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+
+
+def check_max_length(max_length: int, config: object) -> int:
+    """`model.max_length` within the positions the model has (`max_position_embeddings`, where it says)."""
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is not None and max_length > positions:
+        raise ValueError(f"model.max_length={max_length} is more than the model's {positions} positions: use at "
+                         f"most {positions}")
+    return max_length

@@ -42,8 +42,10 @@ def load_encoder(name: str, kind: str | None, max_length: int | None = None,
     `device`; BERT-layout encoders skip padding tokens (same outputs, less work)."""
     path = resolve(name)
     kind = kind or detect_kind(path)
-    if kind == "cross":
-        return CrossEncoder.from_pretrained(path, max_length=max_length).to(device)
-    if kind == "bi":
-        return BiEncoder.from_pretrained(path, max_length=max_length).to(device)
-    raise ConfigError(f"eval.model_kind={kind!r} is unknown: use bi or cross")
+    if kind not in ("bi", "cross"):
+        raise ConfigError(f"eval.model_kind={kind!r} is unknown: use bi or cross")
+    try:
+        encoder = (CrossEncoder if kind == "cross" else BiEncoder).from_pretrained(path, max_length=max_length)
+    except ValueError as e:  # a setting the model cannot take (model.max_length beyond its positions)
+        raise ConfigError(str(e)) from None
+    return encoder.to(device)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from pairlab.data import reranking, retrieval
-from pairlab.data.base import TaskData, check_batch_sampler, check_val_size, prompts_of
+from pairlab.data.base import TaskData, check_batch_sampler, check_sizes, prompts_of
 from pairlab.data.example import ExampleSet, Provides
 from pairlab.data.indexed import KeyedTsv
 from pairlab.data.msmarco.files import (
@@ -75,15 +75,14 @@ class MsMarcoSource(TaskData):
                  queries: str | None, hub_subset: str | None, max_examples: int | None, val_size: float,
                  eval_batch_size: int, dev: Mapping[str, Any] | None, on_bad_row: str = "error",
                  batch_sampler: str = "random", prompts: Mapping[str, str | None] | None = None) -> None:
-        if batch_size <= 0:
-            raise ValueError(f"data.batch_size must be > 0, got {batch_size}")
+        check_sizes(batch_size=batch_size, eval_batch_size=eval_batch_size, max_examples=max_examples,
+                    val_size=val_size)
         unknown = sorted(set(dev or {}) - set(DEV_KEYS))
         if unknown:
             raise ValueError(f"data.dev.{unknown[0]} is unknown: data.dev takes {', '.join(DEV_KEYS)}")
         self.name, self.batch_size, self.source = name, batch_size, None if source is None else str(source)
         self.collection, self.queries, self.hub_subset = collection, queries, hub_subset
-        self.max_examples, self.eval_batch_size = max_examples, eval_batch_size
-        self.val_size = check_val_size(val_size)
+        self.max_examples, self.val_size, self.eval_batch_size = max_examples, val_size, eval_batch_size
         self.dev = dict(dev or {})
         self.bad_rows = BadRows(on_bad_row)
         self.batch_sampler = check_batch_sampler(batch_sampler)
