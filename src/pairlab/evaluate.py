@@ -9,16 +9,16 @@ bi-encoder, optionally re-ranks the top with a cross-encoder, and scores the run
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from pairlab.atomic import write_json, write_text
+from pairlab.cli import run_command
 from pairlab.corpus_files import fingerprint, folder_fingerprint, read_texts
 from pairlab.data import reranking
-from pairlab.errors import ConfigError, DataError, one_line_errors
+from pairlab.errors import ConfigError, DataError
 from pairlab.evaluation.corpus import cache_key, rerank, retrieve
 from pairlab.evaluation.rerank import RerankEvaluator
 from pairlab.evaluation.retrieval import ir_metrics, parse_measure
@@ -157,7 +157,4 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    with one_line_errors():
-        metrics = evaluate(cfg)
-    print(f"[pairlab] wrote {Path(cfg.paths.output_dir) / 'metrics.json'}")
-    print(json.dumps(metrics, sort_keys=True), flush=True)
+    run_command(lambda: evaluate(cfg), lambda _: f"wrote {Path(cfg.paths.output_dir) / 'metrics.json'}")

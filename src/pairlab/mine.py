@@ -12,10 +12,11 @@ import hydra
 from omegaconf import DictConfig
 
 from pairlab.atomic import atomic_write, write_json
+from pairlab.cli import run_command
 from pairlab.corpus_files import folder_fingerprint, iter_texts, read_texts
 from pairlab.data.quora import find_split, read_records
 from pairlab.data.tabular import BadRows
-from pairlab.errors import ConfigError, DataError, one_line_errors
+from pairlab.errors import ConfigError, DataError
 from pairlab.formats import read_qrels
 from pairlab.mining import Corpus, MiningSettings, embeddings_key, mine_hard_negatives
 from pairlab.models.loading import load_encoder, resolve
@@ -118,7 +119,4 @@ def mine(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="mine")
 def main(cfg: DictConfig) -> None:
-    with one_line_errors():
-        summary = mine(cfg)
-    print(f"[pairlab] {summary['rows']} rows for {summary['anchors']} anchors -> {summary['output']}")
-    print(json.dumps(summary, sort_keys=True), flush=True)
+    run_command(lambda: mine(cfg), lambda s: f"{s['rows']} rows for {s['anchors']} anchors -> {s['output']}")

@@ -75,20 +75,37 @@ def cached(source: Path, name: str, build: Callable[[Path], None]) -> tuple[Path
     return atomic_write(target, build), True
 
 
-class U64File:
-    """A little-endian uint64 array on disk, read one entry at a time with `os.pread`."""
+class PreadFile:
+    """A read-only file read with `os.pread`: the descriptor opens on first use, each process its own (it is
+    not pickled to spawned workers) and closes with the object."""
 
-    def __init__(self, path: Path, header: int = 0) -> None:
-        self.path = path
-        self.header = header  # bytes before the first entry
-        self.size = (path.stat().st_size - header) // 8
-        self._fd: int | None = None
+    _fd: int | None = None
+
+    def __init__(self, path: Path) -> None:
+        self.read_path = path
 
     @property
     def fd(self) -> int:
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDONLY)
+            self._fd = os.open(self.read_path, os.O_RDONLY)
         return self._fd
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_fd": None}
+
+    def __del__(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+
+
+class U64File(PreadFile):
+    """A little-endian uint64 array on disk, read one entry at a time with `os.pread`."""
+
+    def __init__(self, path: Path, header: int = 0) -> None:
+        super().__init__(path)
+        self.path = path
+        self.header = header  # bytes before the first entry
+        self.size = (path.stat().st_size - header) // 8
 
     def __len__(self) -> int:
         return self.size
@@ -104,13 +121,6 @@ class U64File:
 
     def signed(self, i: int) -> int:
         return _I64.unpack(os.pread(self.fd, 8, self.header + 8 * i))[0]
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_fd": None}  # file descriptors do not survive pickling (spawned workers)
-
-    def __del__(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
 
 
 def write_u64(values: Iterable[int], out: Path, flush_every: int = 1 << 20) -> None:
@@ -147,7 +157,7 @@ def _build_offsets(data: Path, out: Path) -> None:
             np.array([pos], "<u8").tofile(o)
 
 
-class LineIndex:
+class LineIndex(PreadFile):
     """Line `i` (0-based) of a text file by byte offset; `where(i)` names it `file:line` (1-based)."""
 
     def __init__(self, path: str | Path, hint: str | None = None) -> None:
@@ -160,13 +170,7 @@ class LineIndex:
         if self.built:
             log.info("indexed the lines of %s", self.source)
         self.offsets = U64File(offsets)
-        self._fd: int | None = None
-
-    @property
-    def fd(self) -> int:
-        if self._fd is None:
-            self._fd = os.open(self.data_path, os.O_RDONLY)
-        return self._fd
+        super().__init__(self.data_path)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -196,13 +200,6 @@ class LineIndex:
     def cached(self, name: str, build: Callable[[Path], None]) -> tuple[Path, bool]:
         """A further artifact of this source, kept (and invalidated) with its line index."""
         return cached(self.source, name, build)
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_fd": None}
-
-    def __del__(self) -> None:
-        if getattr(self, "_fd", None) is not None:
-            os.close(self._fd)
 
 
 def _build_keys(lines: LineIndex, out: Path) -> None:
