@@ -1,6 +1,6 @@
-"""`python eval.py ...`: see pairlab.evaluate."""
+"""`python eval.py ...`: see pairlab.commands.evaluate."""
 
-from pairlab.evaluate import main
+from pairlab.commands.evaluate import main
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
-"""`python mine.py ...`: see pairlab.mine."""
+"""`python mine.py ...`: see pairlab.commands.mine."""
 
-from pairlab.mine import main
+from pairlab.commands.mine import main
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
-"""`python train.py ...`: see pairlab.train."""
+"""`python train.py ...`: see pairlab.commands.train."""
 
-from pairlab.train import main
+from pairlab.commands.train import main
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """Peak memory and samples/s of big batches, with and without GradCache.
 
-pairlab's training path (`bench/throughput.py`'s pairlab contender: `pairlab.train.run`, MiniLM, MNRL,
+pairlab's training path (`bench/throughput.py`'s pairlab contender: `pairlab.commands.train.run`, MiniLM, MNRL,
 max length 32, synthetic question pairs) at each batch size, plainly and with
 `module.grad_cache_mini_batch` (PairModule's `grad_cache_backward`: embed without a graph, take the
 loss gradient w.r.t. the embeddings, re-embed chunk by chunk pushing it through). Every configuration

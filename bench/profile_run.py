@@ -121,7 +121,7 @@ def pairlab_overrides(args: argparse.Namespace, run_dir: Path, extra: list[str])
 def run_pairlab(args: argparse.Namespace, phases: Phases, workdir: Path) -> dict[str, float]:
     import pytorch_lightning as pl
 
-    import pairlab.train as entry
+    import pairlab.commands.train as entry
     from pairlab.data.datamodule import PairDataModule
     from pairlab.module import PairModule
 

@@ -4,7 +4,7 @@ For each size, synthetic MS MARCO-format files (collection.tsv, queries.train.ts
 Hofstaetter-format teacher file of that many triples; the collection sized so the triples' ids
 cover it) are written into a temp folder, and, each in a fresh subprocess:
 
-1. prepare: generate the files and build their indexes (`pairlab.data.indexed`), one time;
+1. prepare: generate the files and build their indexes (`pairlab.io.indexed`), one time;
 2. stream: the training input path -- `MsMarcoKDData` -> `PairDataModule` (the lazy mixture
    sampler shuffling over the whole file, random access) -> `Collator` tokenizing (query,
    passage) pairs with the packaged MiniLM tokenizer -> DataLoader -- for `--steps` batches.

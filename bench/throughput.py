@@ -6,7 +6,7 @@ of pairlab's seeded mixture sampler, fed to the other two as fixed batches), bat
 AdamW lr 2e-5 (fused, weight decay 0.01 off norms/biases), gradient clipping at norm 1, fp32 on CPU
 (`--precision bf16`, the default with `--device cuda`: bf16 autocast for all three), tokenizing in the training process:
 
-- pairlab: `pairlab.train.run` on a composed Hydra config (model=minilm, loss=mnrl, data=quora on a
+- pairlab: `pairlab.commands.train.run` on a composed Hydra config (model=minilm, loss=mnrl, data=quora on a
   jsonl of the pairs, the cpu trainer; no loggers, checkpoints, validation, export or progress bar):
   PairModule + PairDataModule + Lightning Trainer with the config's speed options;
 - sentence_transformers: SentenceTransformerTrainer + MultipleNegativesRankingLoss (no eval, no
@@ -226,9 +226,9 @@ def run_pairlab(args: argparse.Namespace, pairs: list[tuple[str, str]], window: 
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
+    from pairlab.commands.train import run
+    from pairlab.config import CONF_DIR
     from pairlab.resolvers import register
-    from pairlab.tasks import CONF_DIR
-    from pairlab.train import run
 
     class StepTimer(pl.Callback):
         def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:

@@ -20,8 +20,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
+from pairlab.config import CONF_DIR
 from pairlab.resolvers import register
-from pairlab.tasks import CONF_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["model=tiny", "logger=csv", "num_workers=0", "trainer.enable_progress_bar=false"]
@@ -42,7 +42,7 @@ def compose_cfg(overrides: list[str], run_dir: Path, config_name: str = "train")
 
 
 def train_in_process(overrides: list[str], run_dir: Path) -> float | None:
-    from pairlab.train import run
+    from pairlab.commands.train import run
 
     return run(compose_cfg([*FAST, *overrides], run_dir))
 
@@ -51,7 +51,7 @@ def run_entry(script: str, args: list[str]) -> subprocess.CompletedProcess:
     """`python <script> <args>` (train.py, eval.py or mine.py) run in this process, as the interpreter would run
     it: what it prints, and the exit code a `SystemExit` or an uncaught exception (its traceback printed) gives;
     without the interpreter's start-up (several seconds of imports)."""
-    entry = {"train.py": "pairlab.train", "eval.py": "pairlab.evaluate", "mine.py": "pairlab.mine"}[script]
+    entry = {"train.py": "train", "eval.py": "evaluate", "mine.py": "mine"}[script]
     stdout, stderr = io.StringIO(), io.StringIO()
     argv, code = sys.argv, 0
     GlobalHydra.instance().clear()
@@ -59,7 +59,7 @@ def run_entry(script: str, args: list[str]) -> subprocess.CompletedProcess:
     try:
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             try:
-                importlib.import_module(entry).main()
+                importlib.import_module(f"pairlab.commands.{entry}").main()
             except SystemExit as e:
                 if isinstance(e.code, str):
                     print(e.code, file=sys.stderr)

@@ -10,7 +10,7 @@ import pytest
 from pairlab.data.msmarco import MsMarcoData, MsMarcoKDData
 from pairlab.data.quora import QuoraData
 from pairlab.errors import DataError
-from pairlab.formats import read_qrels, read_run
+from pairlab.io.trec import read_qrels, read_run
 
 HEADER = "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate"
 GOOD = ["0\t1\t2\tHow do I learn Python?\tBest way to learn Python?\t1",

@@ -12,7 +12,7 @@ from helpers import train_in_process
 from pairlab.data.retrieval import corpus_evaluator
 from pairlab.errors import DataError
 from pairlab.evaluation.retrieval import exact_search, ir_metrics, run_from_search
-from pairlab.formats import read_qrels
+from pairlab.io.trec import read_qrels
 from pairlab.resolvers import sample_path
 
 SAMPLE = Path(sample_path("msmarco_sample"))

@@ -14,7 +14,7 @@ from helpers import ROOT, run_entry
 
 from pairlab.evaluation.retrieval import ir_metrics
 from pairlab.export import export_model
-from pairlab.formats import read_qrels, read_run
+from pairlab.io.trec import read_qrels, read_run
 from pairlab.models.loading import detect_kind
 from pairlab.resolvers import sample_path
 

@@ -9,7 +9,7 @@ import re
 import pytest
 from helpers import train_in_process
 
-from pairlab.tasks import CONF_DIR
+from pairlab.config import CONF_DIR
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 TINY = {"quora": ["model=tiny", "data=quora_sample"],

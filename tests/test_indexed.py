@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pairlab.data.indexed import DENSE, SORTED, KeyedTsv, LineIndex, cache_dir
 from pairlab.errors import DataError
+from pairlab.io.indexed import DENSE, SORTED, KeyedTsv, LineIndex, cache_dir
 
 
 def write(path: Path, text: str) -> Path:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from helpers import compose_cfg, run_entry, train_in_process
 
-from pairlab.formats import read_qrels
-from pairlab.mine import mine
+from pairlab.commands.mine import mine
+from pairlab.io.trec import read_qrels
 from pairlab.resolvers import sample_path
 
 SAMPLE = Path(sample_path("msmarco_sample"))

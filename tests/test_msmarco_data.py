@@ -11,14 +11,14 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from pairlab.config import CONF_DIR
 from pairlab.data import msmarco
 from pairlab.data.example import Example, Provides
 from pairlab.data.msmarco import MsMarcoData, MsMarcoKDData, split_rows
 from pairlab.data.msmarco.files import TeacherScores
 from pairlab.errors import DataError
-from pairlab.formats import read_candidates_jsonl, read_qrels, read_run
+from pairlab.io.trec import read_candidates_jsonl, read_qrels, read_run
 from pairlab.resolvers import register
-from pairlab.tasks import CONF_DIR
 
 COLLECTION = {pid: f"passage {pid}" for pid in range(20)}
 QUERIES = {1000 + q: f"query {q}" for q in range(4)}

@@ -12,11 +12,11 @@ import pytrec_eval
 import torch
 from helpers import compose_cfg, run_entry
 
-from pairlab.evaluate import evaluate
+from pairlab.commands.evaluate import evaluate
 from pairlab.evaluation.dense import EmbeddingFile, search, write_embeddings
 from pairlab.evaluation.retrieval import exact_search
 from pairlab.export import export_model
-from pairlab.formats import read_qrels
+from pairlab.io.trec import read_qrels
 from pairlab.resolvers import sample_path
 
 SAMPLE = Path(sample_path("msmarco_sample"))

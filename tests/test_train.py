@@ -114,8 +114,8 @@ def test_precision_hint_follows_the_bf16_probe(monkeypatch, flags, probe, accele
     """bf16 is suggested where the CPU has bf16 units and oneDNN runs them, discouraged where it is emulated."""
     from omegaconf import OmegaConf
 
+    import pairlab.commands.train as entry
     import pairlab.models.kernels as kernels
-    import pairlab.train as entry
 
     for module in (kernels, entry):
         monkeypatch.setattr(module, "cpu_flags", lambda: flags)

@@ -6,24 +6,20 @@ fails in a second with one message naming both sides and the fix.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TypeVar
 
-from hydra.errors import InstantiationException
 from hydra.utils import get_class, get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from pairlab.config import CONF_DIR, checked
 from pairlab.data.base import TaskData
 from pairlab.data.example import Provides
 from pairlab.errors import ConfigError
 from pairlab.losses import build_loss
 from pairlab.losses.spec import LossSpec
 
-T = TypeVar("T")
-CONF_DIR = Path(__file__).resolve().parent / "conf"  # shipped with the package; the repo's conf/ links here
 ACCEPTS = {"none": {"none"}, "binary": {"binary"}, "float": {"float", "binary"}, "scores": {"scores"},
            "list": {"none", "scores"}}
 LABEL_WORDS = {"none": "", "binary": "a 0/1 label", "float": "a float label", "scores": "teacher scores",
@@ -101,16 +97,6 @@ def check_task(task: str, loss_name: str, spec: LossSpec, data: TaskData, model_
     fix = (f"use data.{key}={alternatives[0]}" if alternatives else
            f"use a loss for that data ({', '.join(compatible_losses(provides, model_kind)) or 'none'}) or other data")
     raise ConfigError(f"loss={loss_name}{where} needs {describe_needs(spec)}; {gives}: {fix}")
-
-
-def checked(make: Callable[[], T]) -> T:
-    """Run a constructor; an invalid value (it raises ValueError/TypeError naming the key) becomes a ConfigError."""
-    try:
-        return make()
-    except InstantiationException as e:
-        raise ConfigError(str(e.__cause__ or e)) from e
-    except (ValueError, TypeError) as e:
-        raise ConfigError(str(e)) from e
 
 
 def _as_dict(node: DictConfig | Mapping) -> dict:

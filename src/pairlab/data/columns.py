@@ -15,8 +15,8 @@ import numpy as np
 from pairlab.data import reranking, retrieval
 from pairlab.data.base import TaskData, check_batch_sampler, check_sizes, held_out_count, prompts_of
 from pairlab.data.example import Example, ExampleSet, ListExampleSet, Provides
-from pairlab.data.tabular import BadRows, Row, read_rows
 from pairlab.errors import ConfigError, DataError
+from pairlab.io.tables import BadRows, Row, read_rows
 from pairlab.protocols import Evaluator, LabelKind
 
 LABELS: dict[str, LabelKind] = {"label": "binary", "score": "float", "scores": "scores"}

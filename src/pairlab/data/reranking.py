@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from pairlab.data.indexed import KeyedTsv
 from pairlab.evaluation.rerank import RerankEvaluator
-from pairlab.formats import as_int, read_candidates_jsonl, read_qrels, read_run
+from pairlab.io.indexed import KeyedTsv
+from pairlab.io.trec import as_int, read_candidates_jsonl, read_qrels, read_run
 
 TRAINING_KEYS = {"run": "data.dev.run", "collection": "data.collection", "queries": "data.dev.queries",
                  "qrels": "data.dev.qrels", "candidates": "data.dev.candidates"}

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pairlab.corpus_files import count_rows, iter_texts, read_texts
 from pairlab.errors import DataError
 from pairlab.evaluation.corpus import CorpusRetrievalEvaluator
 from pairlab.evaluation.dense import Similarity
-from pairlab.formats import read_qrels
+from pairlab.io.corpus import count_rows, iter_texts, read_texts
+from pairlab.io.trec import read_qrels
 
 TRAINING_KEYS = {"queries": "data.dev.queries", "qrels": "data.dev.qrels", "corpus": "data.dev.corpus"}
 

@@ -15,9 +15,9 @@ from typing import Literal
 
 import torch
 
-from pairlab.corpus_files import count_rows, iter_texts
 from pairlab.evaluation.dense import EmbeddingFile, Similarity, faiss_search, search, write_embeddings
 from pairlab.evaluation.retrieval import exact_search, ir_metrics, run_from_search
+from pairlab.io.corpus import count_rows, iter_texts
 from pairlab.protocols import Encoder, for_role
 
 Run = dict[str, dict[str, float]]

@@ -11,7 +11,7 @@ Local files (headerless; `.gz` is decompressed once into the index cache):
 * Hofstaetter et al.'s teacher file `bert_cat_ensemble_msmarcopassage_train_scores_ids.tsv`:
   `pos_score<TAB>neg_score<TAB>qid<TAB>pos_pid<TAB>neg_pid`.
 
-Training rows are read lazily: an example set keeps line offsets on disk (`pairlab.data.indexed`)
+Training rows are read lazily: an example set keeps line offsets on disk (`pairlab.io.indexed`)
 and resolves ids to texts per `__getitem__`, so memory stays flat whatever the file size.
 
 * pointwise (query, passage) + 0/1 label: row r of the selection is the positive of its triple

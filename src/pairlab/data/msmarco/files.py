@@ -6,9 +6,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from pairlab.data.indexed import LineIndex, U64File, write_u64
 from pairlab.errors import DataError
-from pairlab.formats import as_float, as_int
+from pairlab.io.indexed import LineIndex, U64File, write_u64
+from pairlab.io.trec import as_float, as_int
 
 
 class TsvRows:

@@ -13,7 +13,6 @@ import numpy as np
 from pairlab.data import reranking, retrieval
 from pairlab.data.base import TaskData, check_batch_sampler, check_sizes, prompts_of
 from pairlab.data.example import ExampleSet, Provides
-from pairlab.data.indexed import KeyedTsv
 from pairlab.data.msmarco.files import (
     IdTriples,
     JoinedTeacher,
@@ -49,8 +48,9 @@ from pairlab.data.msmarco.sets import (
     listwise_provides,
     split_rows,
 )
-from pairlab.data.tabular import BadRows, SkipBadRows
 from pairlab.errors import ConfigError, DataError
+from pairlab.io.indexed import KeyedTsv
+from pairlab.io.tables import BadRows, SkipBadRows
 from pairlab.protocols import Evaluator
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ import numpy as np
 
 from pairlab.atomic import atomic_write
 from pairlab.errors import DataError
-from pairlab.formats import check_file
+from pairlab.io.trec import check_file
 
 log = logging.getLogger(__name__)
 

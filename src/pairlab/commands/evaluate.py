@@ -16,19 +16,19 @@ from omegaconf import DictConfig
 
 from pairlab.atomic import write_json, write_text
 from pairlab.cli import run_command
-from pairlab.corpus_files import fingerprint, folder_fingerprint, read_texts
+from pairlab.config import CONF_DIR, checked
 from pairlab.data import reranking
 from pairlab.errors import ConfigError, DataError
 from pairlab.evaluation.corpus import cache_key, rerank, retrieve
 from pairlab.evaluation.rerank import RerankEvaluator
 from pairlab.evaluation.retrieval import ir_metrics, parse_measure
-from pairlab.formats import check_file, read_qrels
+from pairlab.io.corpus import fingerprint, folder_fingerprint, read_texts
+from pairlab.io.trec import check_file, read_qrels
 from pairlab.models import BiEncoder
 from pairlab.models.loading import load_encoder, resolve
 from pairlab.models.precision import inference_precision, pick_device, resolve_precision
 from pairlab.options import Range, check_ranges, check_writable
 from pairlab.resolvers import register
-from pairlab.tasks import CONF_DIR, checked
 
 register()
 

@@ -20,6 +20,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from pairlab.atomic import write_json, write_text
+from pairlab.config import CONF_DIR, checked
 from pairlab.data.collate import Collator
 from pairlab.data.datamodule import PairDataModule
 from pairlab.errors import ConfigError, one_line_errors
@@ -31,7 +32,7 @@ from pairlab.module import PairModule
 from pairlab.options import Range, check_ranges
 from pairlab.preemption import discard_requeue_checkpoints, resume_checkpoint
 from pairlab.resolvers import register
-from pairlab.tasks import CONF_DIR, Task, build_tasks, checked, column_prompts, model_kind, named_prompts
+from pairlab.tasks import Task, build_tasks, column_prompts, model_kind, named_prompts
 
 log = logging.getLogger("pairlab")
 register()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, Literal
 
 from pairlab.errors import DataError
-from pairlab.formats import check_file
+from pairlab.io.trec import check_file
 
 Layout = Literal["tsv", "jsonl", "lines"]
 

@@ -13,17 +13,17 @@ from omegaconf import DictConfig
 
 from pairlab.atomic import atomic_write, write_json
 from pairlab.cli import run_command
-from pairlab.corpus_files import folder_fingerprint, iter_texts, read_texts
-from pairlab.data.quora import find_split, read_records
-from pairlab.data.tabular import BadRows
+from pairlab.config import CONF_DIR, checked
 from pairlab.errors import ConfigError, DataError
-from pairlab.formats import read_qrels
+from pairlab.io.corpus import folder_fingerprint, iter_texts, read_texts
+from pairlab.io.pairs import find_split, read_records
+from pairlab.io.tables import BadRows
+from pairlab.io.trec import read_qrels
 from pairlab.mining import Corpus, MiningSettings, embeddings_key, mine_hard_negatives
 from pairlab.models.loading import load_encoder, resolve
 from pairlab.models.precision import inference_precision, pick_device, resolve_precision
 from pairlab.options import Range, check_ranges, check_writable
 from pairlab.resolvers import register
-from pairlab.tasks import CONF_DIR, checked
 
 register()
 
