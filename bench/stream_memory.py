@@ -113,7 +113,7 @@ def stream(folder: Path, steps: int, batch_size: int, workers: int) -> dict:
     for step, batch in enumerate(loader):
         if step == steps:
             break
-        tokens += sum(int(x["attention_mask"].sum()) for x in batch["inputs"])
+        tokens += sum(int(x["attention_mask"].sum()) for x in batch.inputs)
     seconds = time.perf_counter() - start
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"baseline_mb": baseline, "peak_mb": peak_rss_mb(), "workers_peak_mb": children, "stream_s": seconds,

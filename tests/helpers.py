@@ -21,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
 from pairlab.config import CONF_DIR
+from pairlab.protocols import Batch
 from pairlab.resolvers import register
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,9 +132,9 @@ class Record(pl.Callback):
             return method(texts, *args, **kwargs)
         return counted
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: dict, *args) -> None:
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Batch, *args) -> None:
         columns = [[tuple(ids[mask.bool()].tolist()) for ids, mask in zip(f["input_ids"], f["attention_mask"],
-                                                                            strict=True)] for f in batch["inputs"]]
+                                                                            strict=True)] for f in batch.inputs]
         self.steps.append(list(zip(*columns, strict=True)))
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

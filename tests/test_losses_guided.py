@@ -108,8 +108,8 @@ def test_grad_cache_gist_equals_the_big_batch(mini_batch: int, columns: int) -> 
 
     plain, collator = _module()
     batch = make_batch(collator, columns)
-    guide = plain.guide_outputs("main", batch["inputs"])
-    big = plain.compute_loss("main", plain(batch["inputs"]), batch["labels"], guide_outputs=guide)
+    guide = plain.guide_outputs("main", batch.inputs)
+    big = plain.compute_loss("main", plain(batch.inputs), batch.labels, guide_outputs=guide)
     big.backward()
     cached, _ = _module(grad_cache_mini_batch=mini_batch)
     small = cached.grad_cache_backward(batch)
@@ -125,9 +125,9 @@ def test_a_guide_with_a_shorter_max_length_reads_the_retokenized_texts() -> None
     module, collator = _module(guide_max_length=8)
     batch = make_batch(collator, 2)
     guide = module.guides["main"]
-    texts = module.encoder.tokenizer.batch_decode(batch["inputs"][0]["input_ids"], skip_special_tokens=True)
+    texts = module.encoder.tokenizer.batch_decode(batch.inputs[0]["input_ids"], skip_special_tokens=True)
     expected = guide(guide.tokenize(texts))
-    assert torch.allclose(module.guide_outputs("main", batch["inputs"])[0], expected, atol=1e-6)
+    assert torch.allclose(module.guide_outputs("main", batch.inputs)[0], expected, atol=1e-6)
 
 
 def test_a_guided_loss_without_a_guide_is_refused() -> None:

@@ -106,8 +106,8 @@ def test_the_collate_step_puts_each_columns_prompt_before_its_texts(tmp_path) ->
     encoder = BiEncoder.random_init({"hidden_size": 32})
     collate = Collator(encoder.tokenizer, 64, "bi", prompts={"main": ["query: ", ""]})
     batch = collate("main", [Example(("a question", "its duplicate"))])
-    assert torch.equal(batch["inputs"][0]["input_ids"], encoder.tokenize(["query: a question"])["input_ids"])
-    assert torch.equal(batch["inputs"][1]["input_ids"], encoder.tokenize(["its duplicate"])["input_ids"])
+    assert torch.equal(batch.inputs[0]["input_ids"], encoder.tokenize(["query: a question"])["input_ids"])
+    assert torch.equal(batch.inputs[1]["input_ids"], encoder.tokenize(["its duplicate"])["input_ids"])
 
 
 @pytest.mark.parametrize(("overrides", "message"), [

@@ -59,3 +59,21 @@ def test_fp16_scaled_gradients_of_a_fused_optimizer_are_unscaled_before_clipping
     scaler.step(optimizer)  # the fused step is told the gradients are unscaled already
     scaler.update()
     assert torch.isfinite(params[0]).all() and params[0].abs().sum() > 0
+
+
+def test_a_batch_is_typed_and_moves_between_devices_as_one(tiny_bi):
+    """The collate step's `Batch`: its task, one tokenized entry per column, labels, its row count; Lightning's
+    device transfer returns a `Batch` again."""
+    from lightning_fabric.utilities.apply_func import move_data_to_device
+
+    from pairlab.data.collate import Collator
+    from pairlab.data.example import Example
+    from pairlab.protocols import Batch
+
+    collator = Collator(tiny_bi.tokenizer, 32, "bi")
+    batch = collator("main", [Example(("a question", "its duplicate"), 1.0), Example(("another", "one more"), 0.0)])
+    assert isinstance(batch, Batch) and batch.task == "main" and batch.size == 2 and len(batch.inputs) == 2
+    assert batch.labels.tolist() == [1.0, 0.0]
+    moved = move_data_to_device(batch, torch.device("cpu"))
+    assert isinstance(moved, Batch) and moved.task == "main"
+    assert torch.equal(moved.inputs[1]["input_ids"], batch.inputs[1]["input_ids"])

@@ -34,8 +34,8 @@ def test_ce_mnrl_batches_carry_the_in_batch_candidates(tmp_path):
     encoder = CrossEncoder.random_init({"hidden_size": 32, "num_hidden_layers": 1})
     torch.manual_seed(0)
     batch = Collator(encoder.tokenizer, 64, "cross", in_batch_negatives={"main": 3})("main", examples)
-    assert len(batch["inputs"]) == len(examples[0].texts) - 1 + 3
-    assert all(len(features["input_ids"]) == 5 for features in batch["inputs"])
+    assert len(batch.inputs) == len(examples[0].texts) - 1 + 3
+    assert all(len(features["input_ids"]) == 5 for features in batch.inputs)
 
 
 def test_lambda_on_a_mined_table_validates_by_reranking(tmp_path):

@@ -45,7 +45,7 @@ def test_grad_cache_equals_big_batch_gradients(loss, columns, labelled, mini_bat
     torch.manual_seed(0)
     plain, collator = make_module(loss)
     batch = make_batch(collator, columns, labelled)
-    big = plain.compute_loss("main", plain(batch["inputs"]), batch["labels"])
+    big = plain.compute_loss("main", plain(batch.inputs), batch.labels)
     big.backward()
     cached, _ = make_module(loss, grad_cache_mini_batch=mini_batch)
     small = cached.grad_cache_backward(batch)
@@ -63,8 +63,8 @@ def test_grad_cache_replays_each_chunks_dropout_masks(mini_batch):
     batch = make_batch(collator, 3)
     torch.manual_seed(7)  # the big batch, embedded chunk by chunk with a graph: the masks GradCache sees
     outputs = [torch.cat([plain.encoder(chunk) for chunk in split_features(column, mini_batch)])
-               for column in batch["inputs"]]
-    big = plain.compute_loss("main", outputs, batch["labels"])
+               for column in batch.inputs]
+    big = plain.compute_loss("main", outputs, batch.labels)
     big.backward()
     after_plain = torch.get_rng_state()
     torch.manual_seed(7)
@@ -89,7 +89,7 @@ def _ddp_worker(rank, world, port, columns, out):
     module, collator = make_module(MultipleNegativesRankingLoss())
     per_rank = 16 // world
     batch = make_batch(collator, columns, rows=range(rank * per_rank, (rank + 1) * per_rank))
-    loss = module.compute_loss("main", module(batch["inputs"]), batch["labels"])
+    loss = module.compute_loss("main", module(batch.inputs), batch.labels)
     loss.backward()
     grads = grads_of(module)
     dist.all_reduce(grads)  # what DDP does: average the ranks' gradients
@@ -106,7 +106,7 @@ def test_ddp_gathered_negatives_equal_one_process_on_the_global_batch(tmp_path, 
     ddp = torch.load(out)
     single, collator = make_module(MultipleNegativesRankingLoss())
     batch = make_batch(collator, columns)
-    loss = single.compute_loss("main", single(batch["inputs"]), batch["labels"])
+    loss = single.compute_loss("main", single(batch.inputs), batch.labels)
     loss.backward()
     assert torch.allclose(ddp["loss"], loss.detach(), atol=1e-5)
     assert torch.allclose(ddp["grads"], grads_of(single), atol=1e-5, rtol=1e-4)

@@ -87,10 +87,10 @@ def test_merged_columns_equal_per_column_loss_and_gradients(loss, columns, label
     per_column = PairModule(tiny(False), {"main": loss}, merge_columns=False)
     merged = PairModule(tiny(unpad), {"main": loss}, merge_columns=True)
     batch = make_batch(Collator(per_column.encoder.tokenizer, 32, "bi"), columns, labelled)
-    outputs = [merged(batch["inputs"]), per_column(batch["inputs"])]
+    outputs = [merged(batch.inputs), per_column(batch.inputs)]
     for a, b in zip(*outputs, strict=True):
         assert torch.allclose(a, b, atol=1e-5)
-    losses = [m.compute_loss("main", out, batch["labels"]) for m, out in zip((merged, per_column), outputs,
+    losses = [m.compute_loss("main", out, batch.labels) for m, out in zip((merged, per_column), outputs,
                                                                             strict=True)]
     assert torch.allclose(losses[0], losses[1], atol=1e-5)
     for value in losses:
@@ -103,7 +103,7 @@ def test_grad_cache_with_unpadded_chunks_equals_plain_big_batch():
     plain = PairModule(tiny(False), {"main": loss}, merge_columns=False)
     cached = PairModule(tiny(True), {"main": loss}, grad_cache_mini_batch=3, merge_columns=True)
     batch = make_batch(Collator(plain.encoder.tokenizer, 32, "bi"), 2)
-    big = plain.compute_loss("main", plain(batch["inputs"]), batch["labels"])
+    big = plain.compute_loss("main", plain(batch.inputs), batch.labels)
     big.backward()
     small = cached.grad_cache_backward(batch)
     assert torch.allclose(big, small, atol=1e-5)

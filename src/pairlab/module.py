@@ -30,6 +30,7 @@ from pairlab.evaluation.distributed import ShardedEncoder
 from pairlab.grad_cache import grad_cache_backward, split_features
 from pairlab.losses.matryoshka import MatryoshkaLoss
 from pairlab.models import BiEncoder, CrossEncoder
+from pairlab.protocols import Batch
 
 
 def concat_columns(inputs: list[dict[str, Tensor]]) -> dict[str, Tensor]:
@@ -158,15 +159,15 @@ class PairModule(pl.LightningModule):
         return columns
 
     # ---- training -----------------------------------------------------------------------------
-    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
-        task = batch["task"]
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        task = batch.task
         if self.automatic_optimization:
-            loss = self.compute_loss(task, self(batch["inputs"]), batch["labels"],
-                                     guide_outputs=self.guide_outputs(task, batch["inputs"]))
+            loss = self.compute_loss(task, self(batch.inputs), batch.labels,
+                                     guide_outputs=self.guide_outputs(task, batch.inputs))
             self._track_finite(loss, task, batch_idx)
         else:
             loss = self._grad_cache_step(batch, batch_idx)
-        size = len(batch["inputs"][0]["input_ids"])
+        size = batch.size
         # the progress bar reads its values each step, which waits for an accelerator: there the loss
         # reaches the loggers only (every trainer.log_every_n_steps)
         self.log("train/loss", loss, prog_bar=loss.device.type == "cpu", batch_size=size)
@@ -208,7 +209,7 @@ class PairModule(pl.LightningModule):
             clip_gradients(optimizer, float(self.max_grad_norm), "norm",
                            getattr(self.trainer.precision_plugin, "scaler", None))
 
-    def _grad_cache_step(self, batch: dict, batch_idx: int) -> Tensor:
+    def _grad_cache_step(self, batch: Batch, batch_idx: int) -> Tensor:
         optimizer = self.optimizers()
         optimizer.zero_grad()
         strategy = self.trainer.strategy
@@ -218,18 +219,18 @@ class PairModule(pl.LightningModule):
         self.lr_schedulers().step()
         return loss
 
-    def grad_cache_backward(self, batch: dict, batch_idx: int = 0, backward=Tensor.backward,
+    def grad_cache_backward(self, batch: Batch, batch_idx: int = 0, backward=Tensor.backward,
                             no_sync=nullcontext) -> Tensor:
         """Accumulate into .grad the gradient of the full-batch loss, holding one chunk's graph at a time."""
-        task = batch["task"]
-        guide_outputs = self.guide_outputs(task, batch["inputs"])
+        task = batch.task
+        guide_outputs = self.guide_outputs(task, batch.inputs)
 
         def loss_of(embeddings: list[Tensor]) -> Tensor:
-            loss = self.compute_loss(task, embeddings, batch["labels"], guide_outputs=guide_outputs)
+            loss = self.compute_loss(task, embeddings, batch.labels, guide_outputs=guide_outputs)
             self._track_finite(loss, task, batch_idx)
             return loss
 
-        return grad_cache_backward(self.encoder, batch["inputs"], loss_of, self.grad_cache_mini_batch, backward,
+        return grad_cache_backward(self.encoder, batch.inputs, loss_of, self.grad_cache_mini_batch, backward,
                                    no_sync)
 
     # ---- exact resume: RNG streams and per-task counters travel with the checkpoint -----------
@@ -245,12 +246,11 @@ class PairModule(pl.LightningModule):
         rng_state.restore(state["rng"])
 
     # ---- validation ---------------------------------------------------------------------------
-    def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
-        key = f"val/{batch['task']}/loss" if self.multi_task else "val/loss"
-        loss = self.compute_loss(batch["task"], self(batch["inputs"]), batch["labels"], gather=False,
-                                 guide_outputs=self.guide_outputs(batch["task"], batch["inputs"]))
-        self.log(key, loss, batch_size=len(batch["inputs"][0]["input_ids"]), add_dataloader_idx=False,
-                 sync_dist=True)
+    def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        key = f"val/{batch.task}/loss" if self.multi_task else "val/loss"
+        loss = self.compute_loss(batch.task, self(batch.inputs), batch.labels, gather=False,
+                                 guide_outputs=self.guide_outputs(batch.task, batch.inputs))
+        self.log(key, loss, batch_size=batch.size, add_dataloader_idx=False, sync_dist=True)
 
     def on_train_end(self) -> None:
         self.raise_if_nonfinite()

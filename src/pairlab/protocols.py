@@ -1,7 +1,9 @@
-"""The small shared contracts: what evaluators see of a model, what they return, what labels are."""
+"""The small shared contracts: what a training step sees (`Batch`), what evaluators see of a model, what they
+return, what labels are."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from torch import Tensor
@@ -9,6 +11,31 @@ from torch import Tensor
 LabelKind = Literal["none", "binary", "float", "scores"]
 """none: no label; binary: 0/1 per row; float: one score per row;
 scores: one teacher score per candidate column (e.g. pos_score, neg_score)."""
+
+
+@dataclass
+class Batch:
+    """One step's rows of one task, tokenized: what the module encodes and the task's loss scores.
+
+    inputs: per text column (bi-encoders) or candidate column (cross-encoders, each (query, candidate)
+    pairs; other rows' candidates follow as extra columns for losses with `spec.pairs_in_batch`), the
+    tokenizer's features (`input_ids`, `attention_mask`, ...), each [B, T].
+    labels: [B] one label per row, [B, C] one per candidate, or None for unlabelled rows.
+    """
+
+    task: str
+    inputs: list[dict[str, Tensor]]
+    labels: Tensor | None
+
+    @property
+    def size(self) -> int:
+        """B, the number of rows."""
+        return len(self.inputs[0]["input_ids"])
+
+    def pin_memory(self) -> Batch:
+        """Page-locked copies (the DataLoader calls it with `pin_memory=True`): host-to-GPU copies run async."""
+        return Batch(self.task, [{k: v.pin_memory() for k, v in features.items()} for features in self.inputs],
+                     None if self.labels is None else self.labels.pin_memory())
 
 
 class Encoder(Protocol):

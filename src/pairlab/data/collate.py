@@ -1,4 +1,4 @@
-"""Tokenize a list of examples into the batch contract: {task, inputs, labels}.
+"""Tokenize a list of examples into the batch contract: a `Batch` (task, tokenized columns, labels).
 
 Runs in DataLoader workers when `num_workers` > 0 (`auto`: on a GPU; on CPU it runs in the training
 process, where workers would compete with the model for the cores). Padding is dynamic: each column
@@ -15,8 +15,7 @@ from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
 from pairlab.data.example import Example
-
-Batch = dict  # {"task": str, "inputs": list[dict[str, Tensor]], "labels": Tensor | None}
+from pairlab.protocols import Batch
 
 
 @dataclass
@@ -47,7 +46,7 @@ class Collator:
             if task in self.in_batch_negatives:
                 candidates += in_batch_candidates(candidates, self.in_batch_negatives[task])
             inputs = [self._tokenize(queries, col) for col in candidates]
-        return {"task": task, "inputs": inputs, "labels": labels_tensor(examples)}
+        return Batch(task, inputs, labels_tensor(examples))
 
     def _tokenize(self, texts: list[str], pairs: list[str] | None = None) -> dict[str, Tensor]:
         encoded = self.tokenizer(texts, pairs, padding=True, truncation=True if pairs is None else "longest_first",

@@ -10,10 +10,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from pairlab.data.base import TaskData
-from pairlab.data.collate import Batch, Collator
+from pairlab.data.collate import Collator
 from pairlab.data.example import ExampleSet
 from pairlab.data.mixture import BatchKey, MixtureSampler, Strategy
-from pairlab.protocols import Evaluator
+from pairlab.protocols import Batch, Evaluator
 
 
 class KeyedBatches(Dataset):
