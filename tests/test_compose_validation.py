@@ -97,6 +97,20 @@ def test_a_cross_encoder_with_a_dev_corpus_fails_at_compose_time(overrides, fix,
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+@pytest.mark.parametrize("data", ["quora_sample", "msmarco_sample", "msmarco_kd_sample"])
+def test_max_examples_caps_only_the_training_examples_in_every_data_family(data, tmp_path):
+    model = "cross_tiny" if data.startswith("msmarco") else "tiny"
+    loss = {"quora_sample": "mnrl", "msmarco_sample": "bce", "msmarco_kd_sample": "ce_margin_mse"}[data]
+    common = [f"data={data}", f"loss={loss}", f"model={model}"]
+    whole = tasks_for(common, tmp_path)["main"].data
+    capped = tasks_for([*common, "data.max_examples=7"], tmp_path)["main"].data
+    train, kept = list(whole.train_set()), list(capped.train_set())
+    assert len(kept) == 7 < len(train)
+    step = len(train) // 7  # spread evenly over the training examples, in their order
+    assert [ex.texts for ex in kept] == [train[i].texts for i in range(0, 7 * step, step)]
+    assert [ex.texts for ex in capped.val_set()] == [ex.texts for ex in whole.val_set()]
+
+
 def test_invalid_values_fail_with_the_key_named(tmp_path):
     with pytest.raises(ConfigError, match=r"data.batch_size=0 is out of range: use an integer >= 1"):
         tasks_for(["data.batch_size=0"], tmp_path)

@@ -75,6 +75,15 @@ def check_sizes(**sizes: float | None) -> None:
             raise ValueError(f"data.{key}={value!r} is out of range: use {SIZES[key].describe()}")
 
 
+def kept_rows(rows: int, max_examples: int | None) -> range:
+    """`data.max_examples`, one meaning in every family: at most that many of the `rows` training examples,
+    spread evenly over them in their order (a cap still covers the whole file); the held-out rows stay whole."""
+    if max_examples is None or max_examples >= rows:
+        return range(rows)
+    step = rows // max_examples
+    return range(0, step * max_examples, step)
+
+
 def held_out_count(val_size: float, rows: int) -> int:
     """How many of `rows` rows `data.val_size` holds out: that many (that fraction if < 1), at most a fifth."""
     count = int(round(val_size * rows)) if val_size < 1 else int(val_size)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from pairlab.data import reranking, retrieval
-from pairlab.data.base import TaskData, check_batch_sampler, check_sizes, held_out_count, prompts_of
+from pairlab.data.base import TaskData, check_batch_sampler, check_sizes, held_out_count, kept_rows, prompts_of
 from pairlab.data.example import Example, ExampleSet, ListExampleSet, Provides
 from pairlab.errors import ConfigError, DataError
 from pairlab.io.tables import BadRows, Row, read_rows
@@ -113,8 +113,7 @@ class ColumnsData(TaskData):
             order = np.random.default_rng(self.seed).permutation(len(examples))
             held_out = set(order[:n_val].tolist())
             train = [ex for i, ex in enumerate(examples) if i not in held_out]
-            if self.max_examples is not None:
-                train = train[: self.max_examples]
+            train = [train[i] for i in kept_rows(len(train), self.max_examples)]
             self._splits = (train, [examples[i] for i in sorted(held_out)])
         return self._splits
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pairlab.data.base import TaskData, check_batch_sampler, check_sizes, held_out_count, prompts_of
+from pairlab.data.base import TaskData, check_batch_sampler, check_sizes, held_out_count, kept_rows, prompts_of
 from pairlab.data.example import Example, ExampleSet, ListExampleSet, Provides
 from pairlab.errors import DataError
 from pairlab.evaluation.evaluators import DuplicatesEvaluator, duplicate_clusters
@@ -132,9 +132,6 @@ class QuoraData(TaskData):
             examples = self._triplets(records)
         if self.symmetric:
             examples += [Example((ex.texts[1], ex.texts[0], *ex.texts[2:]), ex.label) for ex in examples]
-        if self.max_examples is not None:
-            keep = np.random.default_rng(self.seed).permutation(len(examples))[: self.max_examples]
-            examples = [examples[i] for i in sorted(keep)]
         return examples
 
     def _triplets(self, records: list[Record]) -> list[Example]:
@@ -169,7 +166,8 @@ class QuoraData(TaskData):
 
     # ---- TaskData interface ---------------------------------------------------------------
     def train_set(self) -> ExampleSet:
-        return ListExampleSet(self._examples(self._load()[0]), self.provides)
+        examples = self._examples(self._load()[0])
+        return ListExampleSet([examples[i] for i in kept_rows(len(examples), self.max_examples)], self.provides)
 
     def val_set(self) -> ExampleSet | None:
         val = self._load()[1]

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pairlab.data.base import held_out_count
+from pairlab.data.base import held_out_count, kept_rows
 from pairlab.data.example import Example, Provides
 from pairlab.data.msmarco.files import Lookup
 
@@ -119,9 +119,5 @@ def split_rows(n: int, max_examples: int | None, val_size: float) -> tuple[range
     """Hold out the last `val_size` rows (a fraction of them if < 1, at most a fifth); spread `max_examples`
     training rows evenly over the rest (evenly spaced, so they cover the whole file)."""
     n_val = held_out_count(val_size, n)
-    train = range(n - n_val)
-    if max_examples is not None and max_examples < len(train):
-        step = len(train) // max(max_examples, 1)
-        train = range(0, step * max_examples, step)
-    return train, range(n - n_val, n)
+    return kept_rows(n - n_val, max_examples), range(n - n_val, n)
 
