@@ -79,12 +79,9 @@ def test_val_size_is_a_count_or_a_fraction_in_every_data_family(data, tmp_path):
         tasks_for([f"data={data}", f"loss={loss}", f"model={model}", "data.val_size=-1"], tmp_path)
 
 
-@pytest.mark.parametrize(("overrides", "fix"), [
-    (["data=columns", "data.source=x.jsonl", "loss=bce"], "set data.dev.run"),
-    (["data=msmarco_sample", "loss=bce"], "drop data.dev.corpus to rerank them"),
-    (["data=msmarco_sample", "loss=bce", "data.dev.run=null"], "set data.dev.run (a TREC run) or data.dev.candidates"),
-])
-def test_a_cross_encoder_with_a_dev_corpus_fails_at_compose_time(overrides, fix, tmp_path):
+@pytest.mark.parametrize("overrides", [["data=columns", "data.source=x.jsonl", "loss=bce"],
+                                       ["data=msmarco_sample", "loss=bce", "data.dev.run=null"]])
+def test_a_cross_encoder_with_a_dev_corpus_alone_fails_at_compose_time(overrides, tmp_path):
     """Retrieval validation needs a bi-encoder: the run ends before any data is read or model loaded, in one
     line naming the fix, not with a traceback at the first validation."""
     (tmp_path / "x.jsonl").write_text('{"anchor": "q", "positive": "p", "label": 1}\n')
@@ -93,8 +90,23 @@ def test_a_cross_encoder_with_a_dev_corpus_fails_at_compose_time(overrides, fix,
                                     f"hydra.run.dir={tmp_path / 'run'}"])
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("pairlab: data.dev.corpus") and "bi-encoder" in last and fix in last, last
+    assert last.startswith("pairlab: data.dev.corpus") and "bi-encoder" in last, last
+    assert "set data.dev.run (a TREC run) or data.dev.candidates" in last, last
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(("model", "loss", "evaluator"), [("tiny", "mnrl", "CorpusRetrievalEvaluator"),
+                                                         ("cross_tiny", "bce", "RerankEvaluator")])
+def test_dev_validation_follows_the_model_kind_in_every_family(model, loss, evaluator, tmp_path):
+    """The same data.dev (a run and a corpus): bi-encoders retrieve from the corpus, cross-encoders rerank the run."""
+    sample = "${pairlab_sample:msmarco_sample}"
+    dev = [f"data.dev.run={sample}/run.dev.trec", f"data.dev.corpus={sample}/collection.tsv",
+           f"data.dev.queries={sample}/queries.dev.tsv", f"data.dev.qrels={sample}/qrels.dev.tsv"]
+    label = ', "label": 1' if loss == "bce" else ""
+    (tmp_path / "x.jsonl").write_text('{"anchor": "q", "positive": "p"' + label + "}\n")
+    for data in (["data=msmarco_sample"], ["data=columns", f"data.source={tmp_path / 'x.jsonl'}"]):
+        tasks = tasks_for([f"model={model}", f"loss={loss}", *data, *dev], tmp_path)
+        assert type(tasks["main"].data.evaluator()).__name__ == evaluator, data
 
 
 @pytest.mark.parametrize("data", ["quora_sample", "msmarco_sample", "msmarco_kd_sample"])

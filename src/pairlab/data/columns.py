@@ -12,17 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from pairlab.data import reranking, retrieval
 from pairlab.data.base import TaskData, check_batch_sampler, check_sizes, held_out_count, kept_rows, prompts_of
+from pairlab.data.dev import check_dev_for, check_dev_keys, dev_evaluator
 from pairlab.data.example import Example, ExampleSet, ListExampleSet, Provides
-from pairlab.errors import ConfigError, DataError
+from pairlab.errors import DataError
 from pairlab.io.tables import BadRows, Row, read_rows
 from pairlab.protocols import Evaluator, LabelKind
 
 LABELS: dict[str, LabelKind] = {"label": "binary", "score": "float", "scores": "scores"}
-DEV_KEYS = ("queries", "qrels", "corpus", "run", "max_queries", "distractors", "similarity", "seed")
-RERANK_KEYS = {"run": "data.dev.run", "collection": "data.dev.corpus", "queries": "data.dev.queries",
-               "qrels": "data.dev.qrels", "candidates": "data.dev.run"}
 
 
 class ColumnsData(TaskData):
@@ -32,9 +29,6 @@ class ColumnsData(TaskData):
                  max_examples: int | None = None, batch_size: int = 32, seed: int = 0, on_bad_row: str = "error",
                  batch_sampler: str = "random", eval_batch_size: int = 64,
                  dev: Mapping[str, Any] | None = None, prompts: Mapping[str, str | None] | None = None) -> None:
-        unknown = sorted(set(dev or {}) - set(DEV_KEYS))
-        if unknown:
-            raise ValueError(f"data.dev.{unknown[0]} is unknown: data.dev takes {', '.join(DEV_KEYS)}")
         if source is None:
             raise ValueError("data.source is not set: name a table file (jsonl, csv, tsv or parquet)")
         check_sizes(batch_size=batch_size, eval_batch_size=eval_batch_size, max_examples=max_examples,
@@ -43,17 +37,15 @@ class ColumnsData(TaskData):
         self.val_size, self.max_examples = val_size, max_examples
         self.batch_size, self.seed, self.bad_rows = batch_size, seed, BadRows(on_bad_row)
         self.batch_sampler = check_batch_sampler(batch_sampler)
-        self.eval_batch_size, self.dev = eval_batch_size, dict(dev or {})
+        self.eval_batch_size, self.dev, self.model_kind = eval_batch_size, check_dev_keys(dev), "bi"
         self.prompts = prompts_of(prompts)
         self._evaluator: Evaluator | None = None
         self._provides: Provides | None = None
         self._splits: tuple[list[Example], list[Example]] | None = None
 
     def check_model_kind(self, model_kind: str) -> None:
-        if model_kind == "cross" and self.dev.get("corpus") is not None and self.dev.get("run") is None:
-            raise ConfigError("data.dev.corpus without data.dev.run asks for retrieval, which needs a bi-encoder: a "
-                              "cross-encoder reranks a run's candidates, so set data.dev.run (a TREC run over "
-                              "data.dev.corpus), or use a bi-encoder model")
+        check_dev_for(self.dev, model_kind)
+        self.model_kind = model_kind
 
     def check_available(self) -> None:
         if not self.source.is_file():
@@ -125,21 +117,16 @@ class ColumnsData(TaskData):
         return ListExampleSet(val, self.provides) if val else None
 
     def evaluator(self) -> Evaluator | None:
-        """Retrieval over `dev.corpus` judged by `dev.qrels` (sampled as `data.retrieval` does), or with
-        `dev.run` reranking of that run's candidates (cross-encoders); None if unset."""
-        dev = self.dev
-        if self._evaluator is None and dev.get("corpus") is not None:
-            missing = [k for k in ("queries", "qrels") if dev.get(k) is None]
-            if missing:
-                raise DataError(f"data.dev.{missing[0]} is not set: {'reranking' if dev.get('run') else 'retrieval'}"
-                                " validation needs data.dev.queries, data.dev.qrels and data.dev.corpus")
-            if dev.get("run") is not None:
-                self._evaluator = reranking.from_run(
-                    Path(dev["run"]), Path(dev["corpus"]), Path(dev["queries"]), Path(dev["qrels"]),
-                    max_queries=dev.get("max_queries"), batch_size=self.eval_batch_size, keys=RERANK_KEYS)
-                return self._evaluator
-            self._evaluator = retrieval.corpus_evaluator(
-                Path(dev["queries"]), Path(dev["qrels"]), Path(dev["corpus"]), max_queries=dev.get("max_queries"),
-                distractors=dev.get("distractors"), seed=dev.get("seed") or 0,
-                similarity=dev.get("similarity") or "cos", batch_size=self.eval_batch_size)
+        """`data.dev` validation (`pairlab.data.dev`): retrieval over `dev.corpus`, or reranking of `dev.run`'s
+        candidates with their texts from `dev.corpus`; None if unset."""
+        if self._evaluator is None:
+            collection = ("dev.corpus", self.dev.get("corpus"))
+            self._evaluator = dev_evaluator(self.dev, self.model_kind, _dev_path, collection, self.eval_batch_size)
         return self._evaluator
+
+
+def _dev_path(key: str, value: str | None) -> Path:
+    if value is None:
+        raise DataError(f"data.{key} is not set: data.dev validation needs data.dev.queries, data.dev.qrels and "
+                        "data.dev.corpus (+ data.dev.run for reranking)")
+    return Path(value).expanduser()

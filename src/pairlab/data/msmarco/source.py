@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from pairlab.data import reranking, retrieval
 from pairlab.data.base import TaskData, check_batch_sampler, check_sizes, prompts_of
+from pairlab.data.dev import check_dev_for, check_dev_keys, dev_evaluator
 from pairlab.data.example import ExampleSet, Provides
 from pairlab.data.msmarco.files import (
     IdTriples,
@@ -48,15 +48,13 @@ from pairlab.data.msmarco.sets import (
     listwise_provides,
     split_rows,
 )
-from pairlab.errors import ConfigError, DataError
+from pairlab.errors import DataError
 from pairlab.io.indexed import KeyedTsv
 from pairlab.io.tables import BadRows, SkipBadRows
 from pairlab.protocols import Evaluator
 
 log = logging.getLogger(__name__)
 
-DEV_KEYS = ("queries", "qrels", "run", "candidates", "max_queries", "depth", "corpus", "distractors", "seed",
-            "similarity")
 
 
 def resolve_path(value: str | os.PathLike | None, root: Path | None = None) -> Path | None:
@@ -77,13 +75,10 @@ class MsMarcoSource(TaskData):
                  batch_sampler: str = "random", prompts: Mapping[str, str | None] | None = None) -> None:
         check_sizes(batch_size=batch_size, eval_batch_size=eval_batch_size, max_examples=max_examples,
                     val_size=val_size)
-        unknown = sorted(set(dev or {}) - set(DEV_KEYS))
-        if unknown:
-            raise ValueError(f"data.dev.{unknown[0]} is unknown: data.dev takes {', '.join(DEV_KEYS)}")
         self.name, self.batch_size, self.source = name, batch_size, None if source is None else str(source)
         self.collection, self.queries, self.hub_subset = collection, queries, hub_subset
         self.max_examples, self.val_size, self.eval_batch_size = max_examples, val_size, eval_batch_size
-        self.dev = dict(dev or {})
+        self.dev, self.model_kind = check_dev_keys(dev), "bi"
         self.bad_rows = BadRows(on_bad_row)
         self.batch_sampler = check_batch_sampler(batch_sampler)
         self.prompts = prompts_of(prompts)
@@ -125,11 +120,8 @@ class MsMarcoSource(TaskData):
                             f"or a hub id: {HUB_MSMARCO} / {HUB_BM25}; offline: data=msmarco_sample)")
 
     def check_model_kind(self, model_kind: str) -> None:
-        if model_kind == "cross" and self.dev.get("corpus") is not None:
-            fix = ("drop data.dev.corpus to rerank them" if self.dev.get("run") or self.dev.get("candidates") else
-                   "set data.dev.run (a TREC run) or data.dev.candidates instead")
-            raise ConfigError(f"data.dev.corpus asks for retrieval, which needs a bi-encoder: a cross-encoder reranks "
-                              f"given candidates: {fix}, or use a bi-encoder model")
+        check_dev_for(self.dev, model_kind)
+        self.model_kind = model_kind
 
     def hub_kind(self, default: str) -> tuple[str, str]:
         subset = self.hub_subset or default
@@ -179,29 +171,12 @@ class MsMarcoSource(TaskData):
         return self._load()[1]
 
     def evaluator(self) -> Evaluator | None:
-        """Retrieval from `dev.corpus` (sampled: `dev.max_queries` queries, their judged passages and
-        `dev.distractors` others) when it is set; else reranking of the dev candidates (`dev.run` + collection
-        + `dev.queries`, or `dev.candidates` jsonl). Judged by `dev.qrels`; None when none is configured."""
-        if self._evaluator is not None:
-            return self._evaluator
-        dev = self.dev
-        if dev.get("corpus") is None and dev.get("run") is None and dev.get("candidates") is None:
-            return None
-        qrels = self.path("dev.qrels", dev.get("qrels"))
-        if dev.get("corpus") is not None:
-            self._evaluator = retrieval.corpus_evaluator(
-                self.path("dev.queries", dev.get("queries")), qrels, self.path("dev.corpus", dev["corpus"]),
-                max_queries=dev.get("max_queries"), distractors=dev.get("distractors"), seed=dev.get("seed") or 0,
-                similarity=dev.get("similarity") or "cos", batch_size=self.eval_batch_size)
-            return self._evaluator
-        limits = {"max_queries": dev.get("max_queries"), "depth": dev.get("depth"),
-                  "batch_size": self.eval_batch_size}
-        if dev.get("candidates") is not None:
-            self._evaluator = reranking.from_jsonl(self.path("dev.candidates", dev["candidates"]), qrels, **limits)
-        else:
-            self._evaluator = reranking.from_run(
-                self.path("dev.run", dev["run"]), self.path("collection", self.collection),
-                self.path("dev.queries", dev.get("queries")), qrels, **limits)
+        """`data.dev` validation (`pairlab.data.dev`): bi-encoders retrieve from `dev.corpus` when it is set;
+        else (and always for cross-encoders) the dev candidates are reranked: `dev.run` with texts from
+        `data.collection` and `dev.queries`, or `dev.candidates` jsonl. None when none is configured."""
+        if self._evaluator is None:
+            self._evaluator = dev_evaluator(self.dev, self.model_kind, self.path, ("collection", self.collection),
+                                            self.eval_batch_size)
         return self._evaluator
 
 
