@@ -155,3 +155,15 @@ def test_a_matryoshka_gist_run_loads_its_guide(tmp_path) -> None:
     train_in_process(["loss=gist", "data=quora_sample", "loss.matryoshka.dims=[32,16]", "trainer.max_steps=2",
                       "eval_baseline=false", "export=false"], tmp_path)
     assert "val/dim16/mrr@10" in json.loads((tmp_path / "metrics.json").read_text())
+
+
+def test_what_a_loss_asks_of_the_run_is_one_hook_under_any_wrapper() -> None:
+    """The guide model and in-batch pairings are asked of the loss (`run_needs`), also under Matryoshka."""
+    from pairlab.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
+    from pairlab.losses.cross import MultipleNegativesRankingLoss as CrossMNRL
+    from pairlab.losses.spec import RunNeeds, run_needs
+
+    gist = GISTEmbedLoss(guide="some/guide")
+    assert run_needs(gist) == run_needs(MatryoshkaLoss(gist, [8, 4])) == RunNeeds(guide="some/guide")
+    assert run_needs(CrossMNRL(num_negatives=3)) == RunNeeds(in_batch_candidates=3)
+    assert run_needs(MultipleNegativesRankingLoss()) == RunNeeds()

@@ -25,7 +25,7 @@ from pairlab.data.collate import Collator
 from pairlab.data.datamodule import PairDataModule
 from pairlab.errors import ConfigError, one_line_errors
 from pairlab.export import export_model
-from pairlab.losses import base_loss
+from pairlab.losses.spec import run_needs
 from pairlab.models import BiEncoder, CrossEncoder
 from pairlab.models.kernels import BF16_UNITS, cpu_flags, native_bf16
 from pairlab.module import PairModule
@@ -99,7 +99,7 @@ def load_guides(tasks: dict[str, Task]) -> dict[str, BiEncoder]:
     guides = {}
     for name, task in tasks.items():
         if task.loss.spec.guided:
-            guide = base_loss(task.loss).guide
+            guide = run_needs(task.loss).guide
             try:
                 guides[name] = BiEncoder.from_pretrained(guide)
             except (OSError, ValueError) as e:
@@ -177,9 +177,11 @@ def run(cfg: DictConfig) -> float | None:
     run_dir = Path(cfg.paths.output_dir)  # written from here on: a run that fails its checks leaves it as it was
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))  # every node may write it
-    datamodule.collator = Collator(encoder.tokenizer, encoder.max_length, encoder.kind, in_batch_negatives={
-        name: base_loss(task.loss).num_negatives for name, task in tasks.items() if task.loss.spec.pairs_in_batch},
-        prompts={name: column_prompts(task) for name, task in tasks.items() if task.data.prompts})
+    pairing = {name: run_needs(task.loss).in_batch_candidates for name, task in tasks.items()
+               if task.loss.spec.pairs_in_batch}
+    datamodule.collator = Collator(encoder.tokenizer, encoder.max_length, encoder.kind, in_batch_negatives=pairing,
+                                   prompts={name: column_prompts(task) for name, task in tasks.items()
+                                            if task.data.prompts})
     if encoder.kind == "bi":  # the evaluators and the export use the columns' prompts by name
         encoder.prompts.update(named_prompts(tasks))
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)

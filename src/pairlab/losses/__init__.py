@@ -47,11 +47,6 @@ def build_loss(cfg: Mapping[str, Any]) -> nn.Module:
     return loss
 
 
-def base_loss(loss: nn.Module) -> nn.Module:
-    """The loss itself under a `MatryoshkaLoss`, whose options (`guide`, ...) its spec flags refer to."""
-    return loss.loss if isinstance(loss, MatryoshkaLoss) else loss
-
-
 __all__ = [
     "BinaryCrossEntropyLoss",
     "CoSENTLoss",
@@ -65,7 +60,6 @@ __all__ = [
     "MultipleNegativesSymmetricRankingLoss",
     "OnlineContrastiveLoss",
     "TripletLoss",
-    "base_loss",
     "build_loss",
     "cross",
     "listwise",

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pairlab.losses.functional import margin_targets, row_labels
-from pairlab.losses.spec import LossSpec
+from pairlab.losses.spec import LossSpec, RunNeeds
 
 
 def _stack(outputs: list[Tensor], loss: nn.Module, min_candidates: int) -> Tensor:
@@ -105,6 +105,9 @@ class MultipleNegativesRankingLoss(CrossEntropyLoss):
         if num_negatives is not None and num_negatives < 1:
             raise ValueError(f"loss.num_negatives must be >= 1 or null (all in-batch candidates), got {num_negatives}")
         self.num_negatives = num_negatives
+
+    def run_needs(self) -> RunNeeds:
+        return RunNeeds(in_batch_candidates=self.num_negatives)
 
     def extra_repr(self) -> str:
         return f"num_negatives={self.num_negatives}, {super().extra_repr()}"

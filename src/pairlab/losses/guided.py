@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pairlab.losses.functional import pick
-from pairlab.losses.spec import LossSpec
+from pairlab.losses.spec import LossSpec, RunNeeds
 
 MarginStrategy = Literal["absolute", "relative"]
 
@@ -48,6 +48,9 @@ class GISTEmbedLoss(nn.Module):
         self.guide, self.temperature = guide, temperature
         self.margin_strategy, self.margin = margin_strategy, margin
         self.contrast_anchors, self.contrast_positives = contrast_anchors, contrast_positives
+
+    def run_needs(self) -> RunNeeds:
+        return RunNeeds(guide=self.guide)
 
     def forward(self, outputs: list[Tensor], labels: Tensor | None, guide_outputs: list[Tensor] | None = None
                 ) -> Tensor:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pairlab.losses.spec import LossSpec
+from pairlab.losses.spec import LossSpec, RunNeeds, run_needs
 
 
 class MatryoshkaLoss(nn.Module):
@@ -36,6 +36,9 @@ class MatryoshkaLoss(nn.Module):
     @property
     def spec(self) -> LossSpec:
         return self.loss.spec
+
+    def run_needs(self) -> RunNeeds:
+        return run_needs(self.loss)
 
     def forward(self, outputs: list[Tensor], labels: Tensor | None, *extra: object) -> Tensor:
         full = outputs[0].shape[-1]

@@ -14,6 +14,17 @@ column, or none (the first candidate is the relevant one)."""
 
 
 @dataclass(frozen=True)
+class RunNeeds:
+    """What a loss instance asks of the run besides model outputs (its `run_needs()`, the one hook the training
+    command reads): `in_batch_candidates`, other rows' candidates the collate step pairs with each query
+    (None: all; with `spec.pairs_in_batch`); `guide`, the frozen bi-encoder whose embeddings the module
+    computes (with `spec.guided`)."""
+
+    in_batch_candidates: int | None = None
+    guide: str | None = None
+
+
+@dataclass(frozen=True)
 class LossSpec:
     """Inputs a loss needs.
 
@@ -24,9 +35,9 @@ class LossSpec:
     in_batch: the loss uses other rows of the batch as negatives (gains from larger or
         cross-device batches; GradCache applies).
     pairs_in_batch: (cross-encoders) the collate step pairs each query with other rows' candidates
-        (`loss.num_negatives` of them), as extra candidate columns after the explicit ones.
+        (`run_needs().in_batch_candidates` of them), as extra candidate columns after the explicit ones.
     guided: the loss also reads a frozen guide model's embeddings of the same columns (`guide_outputs`),
-        which the module computes with the bi-encoder named by `loss.guide`.
+        which the module computes with the bi-encoder `run_needs().guide` names.
     """
 
     model: ModelKind
@@ -36,3 +47,9 @@ class LossSpec:
     in_batch: bool = False
     pairs_in_batch: bool = False
     guided: bool = False
+
+
+def run_needs(loss: object) -> RunNeeds:
+    """`loss.run_needs()`, or nothing asked for a loss without that hook."""
+    hook = getattr(loss, "run_needs", None)
+    return hook() if hook is not None else RunNeeds()
