@@ -7,52 +7,75 @@ checked against the loss before anything is read or any model loads. Reading hap
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Hashable, Mapping
-from typing import ClassVar, Literal, Protocol
+from typing import Any, ClassVar
 
+from pairlab.data.dev import check_dev_for, check_dev_keys
 from pairlab.data.example import ExampleSet, Provides
+from pairlab.io.tables import BadRows
 from pairlab.options import Range
 from pairlab.protocols import Evaluator
 
 
-class TaskData(Protocol):
+class TaskData(ABC):
     """One stream of training examples, its validation part and its evaluator.
 
-    Data families subclass it; the optional hooks below have defaults that fit data with one layout.
+    Data families subclass it: the options every family has are set and checked here, once; a family adds its
+    source keys and how it reads them (`provides`, `train_set`, `val_set`, and `evaluator` if it validates).
+    The optional hooks below have defaults that fit data with one layout.
+
+    batch_sampler: no_duplicates: no text appears twice in a (global) batch, for losses with in-batch negatives.
+    prompts: `data.prompts`, per column name a prompt the collate step puts before its texts (`prompts_of`).
+    max_examples / val_size: see `kept_rows` and `held_out_count`; dev: `data.dev` (`pairlab.data.dev`).
     """
 
-    name: str
-    batch_size: int
-    batch_sampler: Literal["random", "no_duplicates"] = "random"
-    """no_duplicates: no text appears twice in a (global) batch, for losses that use in-batch negatives."""
     choice_key: ClassVar[str | None] = None
     """The data's own option that selects a layout (`subset`, `mode`), when it has several."""
-    prompts: dict[str, str] = {}
-    """`data.prompts`: per column name, a prompt the collate step puts before its texts (`prompts_of`)."""
+
+    def __init__(self, name: str, batch_size: int, eval_batch_size: int, max_examples: int | None,
+                 val_size: float, batch_sampler: str, on_bad_row: str,
+                 prompts: Mapping[str, str | None] | None, dev: Mapping[str, Any] | None = None) -> None:
+        check_sizes(batch_size=batch_size, eval_batch_size=eval_batch_size, max_examples=max_examples,
+                    val_size=val_size)
+        self.name, self.batch_size, self.eval_batch_size = name, batch_size, eval_batch_size
+        self.max_examples, self.val_size = max_examples, val_size
+        self.batch_sampler = check_batch_sampler(batch_sampler)
+        self.bad_rows = BadRows(on_bad_row)
+        self.prompts = prompts_of(prompts)
+        self.dev, self.model_kind = check_dev_keys(dev), "bi"
 
     @property
+    @abstractmethod
     def provides(self) -> Provides: ...
 
     def choices(self) -> dict[str | None, Provides]:
         """Layouts this data can be read as, by `choice_key` value; compose-time checks pick one for the loss."""
         return {None: self.provides}
 
-    def check_available(self) -> None:
+    def check_available(self) -> None:  # noqa: B027 - a hook: data without a source to check keeps it empty
         """Fail at compose time when the source cannot be read (a missing folder, a hub id offline)."""
 
     def check_model_kind(self, model_kind: str) -> None:
-        """Fail at compose time when validation cannot run on this kind of model ("bi" or "cross")."""
+        """The kind of model ("bi" or "cross") the data trains, set at compose time: `data.dev` validation
+        follows it, and fails here when it cannot run on that kind."""
+        check_dev_for(self.dev, model_kind)
+        self.model_kind = model_kind
 
     @property
     def eval_key(self) -> Hashable | None:
         """Tasks with equal keys evaluate the same held-out data: they share one evaluator (None: none)."""
         return None
 
+    @abstractmethod
     def train_set(self) -> ExampleSet: ...
 
+    @abstractmethod
     def val_set(self) -> ExampleSet | None: ...
 
-    def evaluator(self) -> Evaluator | None: ...
+    def evaluator(self) -> Evaluator | None:
+        """What validation runs on the model (None: the validation loss only)."""
+        return None
 
 
 BATCH_SAMPLERS = ("random", "no_duplicates")

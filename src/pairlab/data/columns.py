@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from pairlab.data.base import TaskData, check_batch_sampler, check_sizes, held_out_count, kept_rows, prompts_of
-from pairlab.data.dev import check_dev_for, check_dev_keys, dev_evaluator
+from pairlab.data.base import TaskData, held_out_count, kept_rows
+from pairlab.data.dev import dev_evaluator
 from pairlab.data.example import Example, ExampleSet, ListExampleSet, Provides
 from pairlab.errors import DataError
-from pairlab.io.tables import BadRows, Row, read_rows
+from pairlab.io.tables import Row, read_rows
 from pairlab.protocols import Evaluator, LabelKind
 
 LABELS: dict[str, LabelKind] = {"label": "binary", "score": "float", "scores": "scores"}
@@ -31,21 +31,12 @@ class ColumnsData(TaskData):
                  dev: Mapping[str, Any] | None = None, prompts: Mapping[str, str | None] | None = None) -> None:
         if source is None:
             raise ValueError("data.source is not set: name a table file (jsonl, csv, tsv or parquet)")
-        check_sizes(batch_size=batch_size, eval_batch_size=eval_batch_size, max_examples=max_examples,
-                    val_size=val_size)
-        self.name, self.source = name, Path(source).expanduser()
-        self.val_size, self.max_examples = val_size, max_examples
-        self.batch_size, self.seed, self.bad_rows = batch_size, seed, BadRows(on_bad_row)
-        self.batch_sampler = check_batch_sampler(batch_sampler)
-        self.eval_batch_size, self.dev, self.model_kind = eval_batch_size, check_dev_keys(dev), "bi"
-        self.prompts = prompts_of(prompts)
+        super().__init__(name, batch_size, eval_batch_size, max_examples, val_size, batch_sampler, on_bad_row, prompts,
+                         dev)
+        self.source, self.seed = Path(source).expanduser(), seed
         self._evaluator: Evaluator | None = None
         self._provides: Provides | None = None
         self._splits: tuple[list[Example], list[Example]] | None = None
-
-    def check_model_kind(self, model_kind: str) -> None:
-        check_dev_for(self.dev, model_kind)
-        self.model_kind = model_kind
 
     def check_available(self) -> None:
         if not self.source.is_file():

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pairlab.data.base import TaskData, check_batch_sampler, check_sizes, held_out_count, kept_rows, prompts_of
+from pairlab.data.base import TaskData, held_out_count, kept_rows
 from pairlab.data.example import Example, ExampleSet, ListExampleSet, Provides
 from pairlab.errors import DataError
 from pairlab.evaluation.evaluators import DuplicatesEvaluator, duplicate_clusters
 from pairlab.io.pairs import Record, find_split, parse_record, read_records
-from pairlab.io.tables import SUFFIXES, BadRows, Row
+from pairlab.io.tables import SUFFIXES, Row
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +41,10 @@ class QuoraData(TaskData):
                  prompts: Mapping[str, str | None] | None = None) -> None:
         if subset is not None and subset not in SUBSETS:
             raise ValueError(f"data.subset={subset!r} is unknown: use one of {', '.join(SUBSETS)}")
-        check_sizes(batch_size=batch_size, eval_batch_size=eval_batch_size, max_examples=max_examples,
-                    val_size=val_size)
-        self.name, self.source, self.subset = name, str(source), subset
+        super().__init__(name, batch_size, eval_batch_size, max_examples, val_size, batch_sampler, on_bad_row, prompts)
+        self.source, self.subset = str(source), subset
         self.columns = list(columns) if columns else None
-        self.symmetric, self.val_size, self.max_examples = symmetric, val_size, max_examples
-        self.batch_size, self.seed, self.eval_batch_size = batch_size, seed, eval_batch_size
-        self.batch_sampler = check_batch_sampler(batch_sampler)
-        self.prompts = prompts_of(prompts)
-        self.bad_rows = BadRows(on_bad_row)
+        self.symmetric, self.seed = symmetric, seed
         self._splits: tuple[list[Record], list[Record]] | None = None
 
     # ---- compose-time description -------------------------------------------------------

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from pairlab.data.base import TaskData, check_batch_sampler, check_sizes, prompts_of
-from pairlab.data.dev import check_dev_for, check_dev_keys, dev_evaluator
+from pairlab.data.base import TaskData
+from pairlab.data.dev import dev_evaluator
 from pairlab.data.example import ExampleSet, Provides
 from pairlab.data.msmarco.files import (
     IdTriples,
@@ -50,7 +50,7 @@ from pairlab.data.msmarco.sets import (
 )
 from pairlab.errors import DataError
 from pairlab.io.indexed import KeyedTsv
-from pairlab.io.tables import BadRows, SkipBadRows
+from pairlab.io.tables import SkipBadRows
 from pairlab.protocols import Evaluator
 
 log = logging.getLogger(__name__)
@@ -73,15 +73,10 @@ class MsMarcoSource(TaskData):
                  queries: str | None, hub_subset: str | None, max_examples: int | None, val_size: float,
                  eval_batch_size: int, dev: Mapping[str, Any] | None, on_bad_row: str = "error",
                  batch_sampler: str = "random", prompts: Mapping[str, str | None] | None = None) -> None:
-        check_sizes(batch_size=batch_size, eval_batch_size=eval_batch_size, max_examples=max_examples,
-                    val_size=val_size)
-        self.name, self.batch_size, self.source = name, batch_size, None if source is None else str(source)
+        super().__init__(name, batch_size, eval_batch_size, max_examples, val_size, batch_sampler, on_bad_row, prompts,
+                         dev)
+        self.source = None if source is None else str(source)
         self.collection, self.queries, self.hub_subset = collection, queries, hub_subset
-        self.max_examples, self.val_size, self.eval_batch_size = max_examples, val_size, eval_batch_size
-        self.dev, self.model_kind = check_dev_keys(dev), "bi"
-        self.bad_rows = BadRows(on_bad_row)
-        self.batch_sampler = check_batch_sampler(batch_sampler)
-        self.prompts = prompts_of(prompts)
         self._sets: tuple[ExampleSet, ExampleSet | None] | None = None
         self._evaluator: Evaluator | None = None
 
@@ -118,10 +113,6 @@ class MsMarcoSource(TaskData):
         elif not resolve_path(self.source).is_dir():
             raise DataError(f"data.source={self.source!r}: no such folder (a local MS MARCO folder, "
                             f"or a hub id: {HUB_MSMARCO} / {HUB_BM25}; offline: data=msmarco_sample)")
-
-    def check_model_kind(self, model_kind: str) -> None:
-        check_dev_for(self.dev, model_kind)
-        self.model_kind = model_kind
 
     def hub_kind(self, default: str) -> tuple[str, str]:
         subset = self.hub_subset or default
