@@ -7,8 +7,9 @@ import torch
 
 from pairlab.export import export_model
 from pairlab.models import BiEncoder
-from pairlab.models.bi_encoder import pool, read_sentence_transformers_settings
+from pairlab.models.bi_encoder import read_sentence_transformers_settings
 from pairlab.models.hub import resolve_model_path
+from pairlab.models.pooling import pool
 
 SENTENCES = ["How do I learn Python?", "What is the capital of France?", "a", "Why is the sky blue at noon?"]
 

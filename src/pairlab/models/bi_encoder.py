@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -14,23 +13,9 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTo
 
 from pairlab.models.hub import check_max_length, resolve_model_path
 from pairlab.models.lora import LoraSettings, backbone, with_lora
-from pairlab.models.packed import packed_bert_forward, packed_mean, packs
+from pairlab.models.packed import packed_pooled, packs
+from pairlab.models.pooling import POOLINGS, Pooling, pool
 from pairlab.models.tiny import TOKENIZER, tiny_transformer
-
-Pooling = Literal["mean", "cls", "max"]
-POOLINGS = ("mean", "cls", "max")
-
-
-def pool(token_embeddings: Tensor, attention_mask: Tensor, mode: Pooling) -> Tensor:
-    """Pool [B, T, D] token embeddings into [B, D] sentence embeddings."""
-    if mode == "cls":
-        return token_embeddings[:, 0]
-    mask = attention_mask.unsqueeze(-1).to(token_embeddings.dtype)
-    if mode == "mean":
-        return (token_embeddings * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-    if mode == "max":
-        return token_embeddings.masked_fill(mask == 0, torch.finfo(token_embeddings.dtype).min).max(1).values
-    raise ValueError(f"model.pooling={mode!r} is unknown: use one of {', '.join(POOLINGS)}")
 
 
 def read_sentence_transformers_settings(path: str) -> dict:
@@ -137,17 +122,15 @@ class BiEncoder(nn.Module):
         return backbone(self.transformer).config.hidden_size
 
     def forward(self, features: dict[str, Tensor]) -> Tensor:
-        mask = features["attention_mask"]
+        """transformers' forward, then pooling (and normalization). With `unpad`, a BERT-layout model runs the
+        packed forward instead: the same math on the real tokens only (the accelerator seam, `models/packed.py`;
+        equal outputs by test)."""
         transformer = backbone(self.transformer)
         if self.unpad and packs(transformer):
-            hidden, layout = packed_bert_forward(transformer, features, self.onednn_linear)
-            emb = (packed_mean(hidden, layout, mask) if self.pooling == "mean"
-                   else pool(layout.unpack(hidden, mask.shape), mask, self.pooling))
+            emb = packed_pooled(transformer, features, self.pooling, self.onednn_linear)
         else:
-            hidden = transformer(input_ids=features["input_ids"], attention_mask=mask,
-                                      **({"token_type_ids": features["token_type_ids"]}
-                                         if "token_type_ids" in features else {})).last_hidden_state
-            emb = pool(hidden, mask, self.pooling)
+            inputs = {k: v for k, v in features.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+            emb = pool(transformer(**inputs).last_hidden_state, features["attention_mask"], self.pooling)
         return F.normalize(emb, p=2, dim=-1) if self.normalize else emb
 
     def tokenize(self, texts: list[str]) -> dict[str, Tensor]:

@@ -25,6 +25,7 @@ from torch import Tensor
 from transformers import BertForSequenceClassification, BertModel
 
 from pairlab.models.kernels import linear
+from pairlab.models.pooling import Pooling, pool
 
 ROW_BUCKET = 64  # packed rows are rounded up to a multiple of this: a few shapes, an unfragmented heap
 
@@ -194,6 +195,16 @@ def packed_reranker_logits(model: BertForSequenceClassification, features: dict[
     first = lengths.cumsum(0) - lengths  # the packed row of each sequence's first token
     pooled = model.bert.pooler.activation(model.bert.pooler.dense(hidden[first]))
     return model.classifier(model.dropout(pooled))
+
+
+def packed_pooled(bert: BertModel, features: dict[str, Tensor], pooling: Pooling, onednn: bool = False) -> Tensor:
+    """`pool(bert(**features).last_hidden_state, attention_mask, pooling)` from the packed forward: mean pooling
+    reads the packed rows, the other modes the padded layout."""
+    mask = features["attention_mask"]
+    hidden, layout = packed_bert_forward(bert, features, onednn)
+    if pooling == "mean":
+        return packed_mean(hidden, layout, mask)
+    return pool(layout.unpack(hidden, mask.shape), mask, pooling)
 
 
 def packed_mean(hidden: Tensor, layout: PackedLayout, attention_mask: Tensor) -> Tensor:
