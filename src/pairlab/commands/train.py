@@ -84,7 +84,7 @@ def check_against_data(trainer: pl.Trainer, datamodule: PairDataModule) -> None:
                           "trainer.check_val_every_n_epoch=null to count batches across epochs")
 
 
-def check_sizes(tasks: dict[str, Task], encoder: BiEncoder | CrossEncoder) -> None:
+def check_model_sizes(tasks: dict[str, Task], encoder: BiEncoder | CrossEncoder) -> None:
     """Matryoshka sizes within the embedding size of the model just built (before any step or validation)."""
     for name, task in tasks.items():
         dims = getattr(task.loss, "dims", None)
@@ -173,7 +173,7 @@ def run(cfg: DictConfig) -> float | None:
     datamodule.setup("fit")  # data errors surface before the model loads
 
     encoder = build_encoder(cfg.model)
-    check_sizes(tasks, encoder)
+    check_model_sizes(tasks, encoder)
     run_dir = Path(cfg.paths.output_dir)  # written from here on: a run that fails its checks leaves it as it was
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))  # every node may write it
