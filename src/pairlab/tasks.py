@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
@@ -99,6 +100,15 @@ def check_task(task: str, loss_name: str, spec: LossSpec, data: TaskData, model_
     raise ConfigError(f"loss={loss_name}{where} needs {describe_needs(spec)}; {gives}: {fix}")
 
 
+def chosen_loss(task: str) -> str | None:
+    """The loss option the user chose for a task (`mnrl`), from Hydra's record of the run's choices: a mixture
+    places its tasks' losses as `loss@task.tasks.<task>.loss`, the single task reads the `loss` group."""
+    if not HydraConfig.initialized():
+        return None
+    choices = HydraConfig.get().runtime.choices
+    return choices.get(f"loss@task.tasks.{task}.loss") or (choices.get("loss") if task == "main" else None)
+
+
 def _as_dict(node: DictConfig | Mapping) -> dict:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
 
@@ -111,7 +121,7 @@ def build_tasks(task_cfg: DictConfig | Mapping, model_kind: str) -> dict[str, Ta
         gather = entry.get("gather_across_devices")
         data = checked(lambda: instantiate(data_cfg, _convert_="all"))  # noqa: B023 - called at once
         loss = checked(lambda: build_loss(loss_cfg))  # noqa: B023
-        loss_name = loss_cfg.get("name", type(loss).__name__)
+        loss_name = chosen_loss(name) or type(loss).__name__
         check_task(name, loss_name, loss.spec, data, model_kind)
         data.check_available()
         data.check_model_kind(model_kind)

@@ -27,11 +27,9 @@ from pairlab.losses.triplet import TripletLoss
 
 
 def build_loss(cfg: Mapping[str, Any]) -> nn.Module:
-    """Instantiate the loss a `loss` config describes: `_target_`, its parameters, an optional `name`
-    (the config's name, not a parameter: dropped) and an optional `matryoshka: {dims, weights}` that
-    wraps it in `MatryoshkaLoss`."""
+    """Instantiate the loss a `loss` config describes: `_target_`, its parameters and an optional
+    `matryoshka: {dims, weights}` that wraps it in `MatryoshkaLoss`."""
     params = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    params.pop("name", None)
     matryoshka = params.pop("matryoshka", None)
     if "_target_" not in params:
         raise ValueError(f"a loss config needs a _target_ (e.g. pairlab.losses.MultipleNegativesRankingLoss), "
