@@ -159,11 +159,11 @@ def test_a_matryoshka_gist_run_loads_its_guide(tmp_path) -> None:
 
 def test_what_a_loss_asks_of_the_run_is_one_hook_under_any_wrapper() -> None:
     """The guide model and in-batch pairings are asked of the loss (`run_needs`), also under Matryoshka."""
-    from pairlab.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
+    from pairlab.losses import MultipleNegativesRankingLoss
     from pairlab.losses.cross import MultipleNegativesRankingLoss as CrossMNRL
     from pairlab.losses.spec import RunNeeds, run_needs
 
-    gist = GISTEmbedLoss(guide="some/guide")
-    assert run_needs(gist) == run_needs(MatryoshkaLoss(gist, [8, 4])) == RunNeeds(guide="some/guide")
+    gist = GISTEmbedLoss(guide="some/guide", matryoshka={"dims": [8, 4]})
+    assert run_needs(gist) == RunNeeds(guide="some/guide") and gist.matryoshka.dims == (8, 4)
     assert run_needs(CrossMNRL(num_negatives=3)) == RunNeeds(in_batch_candidates=3)
     assert run_needs(MultipleNegativesRankingLoss()) == RunNeeds()

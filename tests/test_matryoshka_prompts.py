@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 from helpers import compose_cfg, train_in_process
+from hydra.errors import InstantiationException
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer import losses as st
 from test_losses import check_parity, embeddings, st_forward, st_model
@@ -23,44 +24,32 @@ TEXTS = ["How do I learn Python quickly?", "What is the capital of France?", "Wh
 
 
 @pytest.mark.parametrize(("dims", "weights"), [([16, 8, 4], None), ([16, 4], [1.0, 0.5]), ([6], [2.0])])
-@pytest.mark.parametrize("make", [lambda: pl.MultipleNegativesRankingLoss(), lambda: pl.CoSENTLoss(),
-                                  lambda: pl.ContrastiveLoss(), lambda: pl.TripletLoss()],
-                         ids=["mnrl", "cosent", "contrastive", "triplet"])
-def test_matryoshka_equals_sentence_transformers(dims, weights, make) -> None:
-    ours = pl.MatryoshkaLoss(make(), dims, weights)
+@pytest.mark.parametrize("loss_class", [pl.MultipleNegativesRankingLoss, pl.CoSENTLoss, pl.ContrastiveLoss,
+                                        pl.TripletLoss], ids=["mnrl", "cosent", "contrastive", "triplet"])
+def test_matryoshka_equals_sentence_transformers(dims, weights, loss_class) -> None:
+    ours = loss_class(matryoshka={"dims": dims, "weights": weights})
     inner = {pl.MultipleNegativesRankingLoss: st.MultipleNegativesRankingLoss, pl.CoSENTLoss: st.CoSENTLoss,
-             pl.ContrastiveLoss: st.ContrastiveLoss, pl.TripletLoss: st.TripletLoss}[type(ours.loss)]
+             pl.ContrastiveLoss: st.ContrastiveLoss, pl.TripletLoss: st.TripletLoss}[loss_class]
     model = st_model(dim=16)
     theirs = st.MatryoshkaLoss(model, inner(model), dims, matryoshka_weights=weights)
-    columns = 3 if isinstance(ours.loss, pl.TripletLoss | pl.MultipleNegativesRankingLoss) else 2
+    columns = 3 if loss_class in (pl.TripletLoss, pl.MultipleNegativesRankingLoss) else 2
     labels = None
     if ours.spec.label != "none":
         labels = torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0, 1.0], dtype=torch.float64)
-    check_parity(_Spec(ours), st_forward(theirs, labels), embeddings(columns, 6, 16, seed=len(dims)), labels)
-
-
-class _Spec(torch.nn.Module):
-    """`check_parity` reads `type(loss).spec`; the wrapper's spec is its inner loss's, per instance."""
-
-    spec = pl.MultipleNegativesRankingLoss.spec
-
-    def __init__(self, loss: pl.MatryoshkaLoss) -> None:
-        super().__init__()
-        self.loss = loss
-
-    def forward(self, outputs, labels):
-        return self.loss(outputs, labels)
+    check_parity(ours, st_forward(theirs, labels), embeddings(columns, 6, 16, seed=len(dims)), labels)
 
 
 def test_any_loss_config_takes_matryoshka_dims() -> None:
     loss = build_loss({"_target_": "pairlab.losses.OnlineContrastiveLoss", "matryoshka": {"dims": [8, 4],
                                                                                          "weights": None}})
-    assert isinstance(loss, pl.MatryoshkaLoss) and loss.spec == pl.OnlineContrastiveLoss.spec
-    assert not isinstance(build_loss({"_target_": "pairlab.losses.OnlineContrastiveLoss",
-                                      "matryoshka": {"dims": None, "weights": None}}), pl.MatryoshkaLoss)
-    with pytest.raises(ValueError, match="one weight per dim"):
+    assert loss.matryoshka == pl.Matryoshka((8, 4), (1.0, 1.0)) and isinstance(loss, pl.OnlineContrastiveLoss)
+    assert build_loss({"_target_": "pairlab.losses.OnlineContrastiveLoss",
+                       "matryoshka": {"dims": None, "weights": None}}).matryoshka is None
+    with pytest.raises(InstantiationException, match="one weight per dim"):
         build_loss({"_target_": "pairlab.losses.ContrastiveLoss", "matryoshka": {"dims": [8, 4], "weights": [1]}})
-    with pytest.raises(ValueError, match="bi-encoder"):
+    with pytest.raises(InstantiationException, match="takes dims and weights"):
+        build_loss({"_target_": "pairlab.losses.ContrastiveLoss", "matryoshka": {"dims": [8], "weight": [1]}})
+    with pytest.raises(InstantiationException, match="matryoshka"):  # cross-encoder losses have no embeddings
         build_loss({"_target_": "pairlab.losses.listwise.LambdaLoss", "matryoshka": {"dims": [8]}})
 
 

@@ -28,7 +28,6 @@ from pairlab import rng_state
 from pairlab.evaluation.cached import CachedEncoder
 from pairlab.evaluation.distributed import ShardedEncoder
 from pairlab.grad_cache import grad_cache_backward, split_features
-from pairlab.losses.matryoshka import MatryoshkaLoss
 from pairlab.models import BiEncoder, CrossEncoder
 from pairlab.protocols import Batch
 
@@ -283,7 +282,8 @@ class PairModule(pl.LightningModule):
     def matryoshka_dims(self) -> list[int]:
         """The truncated embedding sizes the Matryoshka losses train (the full size excluded), largest first."""
         full = self.encoder.dim if self.encoder.kind == "bi" else None
-        dims = {d for loss in self.losses.values() if isinstance(loss, MatryoshkaLoss) for d in loss.dims}
+        dims = {d for loss in self.losses.values() if getattr(loss, "matryoshka", None)
+                for d in loss.matryoshka.dims}
         return sorted(dims - {full}, reverse=True)
 
     # ---- optimizer ----------------------------------------------------------------------------

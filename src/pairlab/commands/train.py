@@ -87,11 +87,11 @@ def check_against_data(trainer: pl.Trainer, datamodule: PairDataModule) -> None:
 def check_model_sizes(tasks: dict[str, Task], encoder: BiEncoder | CrossEncoder) -> None:
     """Matryoshka sizes within the embedding size of the model just built (before any step or validation)."""
     for name, task in tasks.items():
-        dims = getattr(task.loss, "dims", None)
-        if dims and max(dims) > encoder.dim:
+        matryoshka = getattr(task.loss, "matryoshka", None)
+        if matryoshka and max(matryoshka.dims) > encoder.dim:
             where = "" if name == "main" else f" (task {name!r})"
-            raise ConfigError(f"loss.matryoshka.dims={list(dims)}{where}: the model's embeddings have {encoder.dim} "
-                              f"values: use sizes in 1..{encoder.dim}")
+            raise ConfigError(f"loss.matryoshka.dims={list(matryoshka.dims)}{where}: the model's embeddings have "
+                              f"{encoder.dim} values: use sizes in 1..{encoder.dim}")
 
 
 def load_guides(tasks: dict[str, Task]) -> dict[str, BiEncoder]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 import torch
@@ -9,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pairlab.losses.functional import SIAMESE_DISTANCE, Distance, non_negative, pairwise_cos_sim, pick, row_labels
+from pairlab.losses.matryoshka import EmbeddingLoss
 from pairlab.losses.spec import LossSpec
 
 _PAIR_BINARY = LossSpec(model="bi", min_columns=2, max_columns=2, label="binary")
@@ -20,7 +22,7 @@ def _pair(outputs: list[Tensor], loss: nn.Module) -> tuple[Tensor, Tensor]:
     return outputs[0], outputs[1]
 
 
-class ContrastiveLoss(nn.Module):
+class ContrastiveLoss(EmbeddingLoss):
     """ST's ContrastiveLoss (Hadsell et al. 2006): per pair
     0.5 * (y * d^2 + (1 - y) * relu(margin - d)^2), averaged (or summed) over the batch.
 
@@ -29,8 +31,9 @@ class ContrastiveLoss(nn.Module):
 
     spec: ClassVar[LossSpec] = _PAIR_BINARY
 
-    def __init__(self, margin: float = 0.5, distance: Distance = "cosine", size_average: bool = True) -> None:
-        super().__init__()
+    def __init__(self, margin: float = 0.5, distance: Distance = "cosine", size_average: bool = True,
+                 matryoshka: Mapping | None = None) -> None:
+        super().__init__(matryoshka)
         self.margin = non_negative(margin, "margin")
         self.distance = distance
         self.size_average = size_average
@@ -47,7 +50,7 @@ class ContrastiveLoss(nn.Module):
         return f"margin={self.margin}, distance={self.distance!r}, size_average={self.size_average}"
 
 
-class OnlineContrastiveLoss(nn.Module):
+class OnlineContrastiveLoss(EmbeddingLoss):
     """ST's OnlineContrastiveLoss: the contrastive loss summed over the hard pairs only, i.e.
     positives farther apart than the closest negative and negatives closer than the farthest
     positive (no 0.5 factor, no averaging). A batch without negatives keeps the positives above
@@ -57,8 +60,9 @@ class OnlineContrastiveLoss(nn.Module):
 
     spec: ClassVar[LossSpec] = _PAIR_BINARY
 
-    def __init__(self, margin: float = 0.5, distance: Distance = "cosine") -> None:
-        super().__init__()
+    def __init__(self, margin: float = 0.5, distance: Distance = "cosine",
+                 matryoshka: Mapping | None = None) -> None:
+        super().__init__(matryoshka)
         self.margin = non_negative(margin, "margin")
         self.distance = distance
         self.dist = pick(SIAMESE_DISTANCE, distance, "distance")
@@ -76,14 +80,15 @@ class OnlineContrastiveLoss(nn.Module):
         return f"margin={self.margin}, distance={self.distance!r}"
 
 
-class CoSENTLoss(nn.Module):
+class CoSENTLoss(EmbeddingLoss):
     """ST's CoSENTLoss (Su 2022): log(1 + sum over pairs (i, j) with label_i < label_j of
     exp(scale * (cos_i - cos_j))), i.e. a pair with a higher label must have a higher cosine."""
 
     spec: ClassVar[LossSpec] = LossSpec(model="bi", min_columns=2, max_columns=2, label="float")
 
-    def __init__(self, scale: float = 20.0) -> None:
-        super().__init__()
+    def __init__(self, scale: float = 20.0,
+                 matryoshka: Mapping | None = None) -> None:
+        super().__init__(matryoshka)
         self.scale = scale
 
     def forward(self, outputs: list[Tensor], labels: Tensor | None) -> Tensor:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from pairlab.losses.functional import PAIRWISE_SIMILARITY, Similarity, margin_targets, pick
+from pairlab.losses.matryoshka import EmbeddingLoss
 from pairlab.losses.spec import LossSpec
 
 
-class MarginMSELoss(nn.Module):
+class MarginMSELoss(EmbeddingLoss):
     """ST's MarginMSELoss (Hofstaetter et al. 2021): MSE between the student margins
     sim(q, pos) - sim(q, neg_i) and the teacher margins, over rows and negatives.
 
@@ -22,8 +24,8 @@ class MarginMSELoss(nn.Module):
 
     spec: ClassVar[LossSpec] = LossSpec(model="bi", min_columns=3, max_columns=None, label="scores")
 
-    def __init__(self, similarity: Similarity = "dot") -> None:
-        super().__init__()
+    def __init__(self, similarity: Similarity = "dot", matryoshka: Mapping | None = None) -> None:
+        super().__init__(matryoshka)
         self.similarity = similarity
         self.sim = pick(PAIRWISE_SIMILARITY, similarity, "similarity")
 
@@ -40,7 +42,7 @@ class MarginMSELoss(nn.Module):
         return f"similarity={self.similarity!r}"
 
 
-class MSELoss(nn.Module):
+class MSELoss(EmbeddingLoss):
     """ST's MSELoss (Reimers & Gurevych 2020): MSE between the student embedding of each column
     and the teacher embedding, averaged over columns.
 

@@ -7,13 +7,15 @@ with the model named by `loss.guide` (`spec.guided`), so losses still never call
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from pairlab.losses.functional import pick
+from pairlab.losses.matryoshka import EmbeddingLoss
 from pairlab.losses.spec import LossSpec, RunNeeds
 
 MarginStrategy = Literal["absolute", "relative"]
@@ -24,7 +26,7 @@ def _cos_matrix(a: Tensor, b: Tensor) -> Tensor:
     return F.cosine_similarity(a.unsqueeze(1), b.unsqueeze(0), dim=-1)
 
 
-class GISTEmbedLoss(nn.Module):
+class GISTEmbedLoss(EmbeddingLoss):
     """ST's GISTEmbedLoss: MNRL-style softmax cross-entropy (temperature 0.01) of anchor i over the batch's
     positives, anchors, positives again (positive-positive) and negatives, where every candidate the guide
     scores above the guide's own anchor-positive similarity (minus `margin`) is masked out.
@@ -38,8 +40,9 @@ class GISTEmbedLoss(nn.Module):
                                         guided=True)
 
     def __init__(self, guide: str, temperature: float = 0.01, margin_strategy: MarginStrategy = "absolute",
-                 margin: float = 0.0, contrast_anchors: bool = True, contrast_positives: bool = True) -> None:
-        super().__init__()
+                 margin: float = 0.0, contrast_anchors: bool = True, contrast_positives: bool = True,
+                 matryoshka: Mapping | None = None) -> None:
+        super().__init__(matryoshka)
         if not guide:
             raise ValueError("loss.guide is not set: name the guide bi-encoder (hub id or folder)")
         if not temperature > 0:

@@ -3,17 +3,19 @@ candidate in the batch, including the explicit hard negatives."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from pairlab.losses.functional import SIMILARITY, Similarity, pick
+from pairlab.losses.matryoshka import EmbeddingLoss
 from pairlab.losses.spec import LossSpec
 
 
-class MultipleNegativesRankingLoss(nn.Module):
+class MultipleNegativesRankingLoss(EmbeddingLoss):
     """ST's MultipleNegativesRankingLoss (default directions): softmax cross-entropy of
     anchor i over [positives of all rows, negative_1 of all rows, ...], target its own positive.
 
@@ -24,8 +26,8 @@ class MultipleNegativesRankingLoss(nn.Module):
     spec: ClassVar[LossSpec] = LossSpec(model="bi", min_columns=2, max_columns=None, label="none",
                                         in_batch=True)
 
-    def __init__(self, scale: float = 20.0, similarity: Similarity = "cos") -> None:
-        super().__init__()
+    def __init__(self, scale: float = 20.0, similarity: Similarity = "cos", matryoshka: Mapping | None = None) -> None:
+        super().__init__(matryoshka)
         if not scale > 0:
             raise ValueError(f"scale must be > 0, got {scale}")
         self.scale = scale

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from pairlab.losses.functional import TRIPLET_DISTANCE, Distance, non_negative, pick
+from pairlab.losses.matryoshka import EmbeddingLoss
 from pairlab.losses.spec import LossSpec
 
 
-class TripletLoss(nn.Module):
+class TripletLoss(EmbeddingLoss):
     """ST's TripletLoss: mean over rows of relu(d(anchor, pos) - d(anchor, neg) + margin).
 
     distance: euclidean (ST's default, with margin 5), cosine (1 - cos) or manhattan, as ST's
@@ -20,8 +22,9 @@ class TripletLoss(nn.Module):
 
     spec: ClassVar[LossSpec] = LossSpec(model="bi", min_columns=3, max_columns=3, label="none")
 
-    def __init__(self, margin: float = 5.0, distance: Distance = "euclidean") -> None:
-        super().__init__()
+    def __init__(self, margin: float = 5.0, distance: Distance = "euclidean",
+                 matryoshka: Mapping | None = None) -> None:
+        super().__init__(matryoshka)
         self.margin = non_negative(margin, "margin")
         self.distance = distance
         self.dist = pick(TRIPLET_DISTANCE, distance, "distance")
