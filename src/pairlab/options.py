@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -74,9 +75,11 @@ class WritableRunDir(Callback):
     checked before Hydra creates it, so a bad `hydra.run.dir` is one `pairlab:` line, not Hydra's traceback."""
 
     def on_run_start(self, config: DictConfig, **kwargs: object) -> None:
+        HydraConfig.instance().set_config(config)  # the folder's name may read ${hydra:runtime.choices...}
         with one_line_errors():
             check_writable("hydra.run.dir", config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: object) -> None:
+        HydraConfig.instance().set_config(config)
         with one_line_errors():
             check_writable("hydra.sweep.dir", config.hydra.sweep.dir)
