@@ -14,6 +14,8 @@ from pathlib import Path
 
 from pairlab.atomic import atomic_dir
 from pairlab.models import BiEncoder, CrossEncoder
+from pairlab.models.bi_encoder import POOLING_KEYS
+from pairlab.models.llm_reranker import LLMReranker
 from pairlab.models.lora import backbone, merged
 
 
@@ -21,7 +23,7 @@ def _write_json(path: Path, obj: Mapping) -> None:
     path.write_text(json.dumps(obj, indent=2) + "\n")
 
 
-def _save_transformer(model: BiEncoder | CrossEncoder, folder: Path) -> None:
+def _save_transformer(model: BiEncoder | CrossEncoder | LLMReranker, folder: Path) -> None:
     """The weights: with LoRA adapters merged into them (default) or as the peft adapter folder."""
     if model.lora is not None and model.lora.export == "adapter":
         model.transformer.save_pretrained(folder)
@@ -44,9 +46,7 @@ def _save_bi_encoder(model: BiEncoder, folder: Path) -> None:
     (folder / "1_Pooling").mkdir()
     _write_json(folder / "1_Pooling" / "config.json", {
         "word_embedding_dimension": model.dim,
-        "pooling_mode_cls_token": model.pooling == "cls",
-        "pooling_mode_mean_tokens": model.pooling == "mean",
-        "pooling_mode_max_tokens": model.pooling == "max",
+        **{key: model.pooling == mode for mode, key in POOLING_KEYS.items()},
         "pooling_mode_mean_sqrt_len_tokens": False,
     })
     config = {"model_type": "SentenceTransformer", "similarity_fn_name": "cosine", "prompts": dict(model.prompts),
@@ -56,9 +56,22 @@ def _save_bi_encoder(model: BiEncoder, folder: Path) -> None:
     _write_json(folder / "config_sentence_transformers.json", config)
 
 
-def _save_cross_encoder(model: CrossEncoder, folder: Path) -> None:
+def _save_cross_encoder(model: CrossEncoder | LLMReranker, folder: Path) -> None:
     backbone(model.transformer).config.sentence_transformers = {"activation_fn": "torch.nn.modules.linear.Identity"}
     _save_transformer(model, folder)
+    if isinstance(model, LLMReranker):  # sentence-transformers scores a causal LM with a LogitScore module
+        _write_json(folder / "modules.json", [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_LogitScore",
+             "type": "sentence_transformers.cross_encoder.modules.LogitScore"}])
+        forward = {"method": "forward", "method_output_name": "logits"}
+        _write_json(folder / "sentence_bert_config.json", {  # pairs go through the chat template (message)
+            "transformer_task": "text-generation", "max_seq_length": model.max_length,
+            "modality_config": {"text": forward, "message": {**forward, "format": "flat"}},
+            "module_output_name": "causal_logits"})
+        (folder / "1_LogitScore").mkdir()
+        _write_json(folder / "1_LogitScore" / "config.json", {
+            "true_token_id": model.true_id, "false_token_id": model.false_id, "module_input_name": "causal_logits"})
     _write_json(folder / "config_sentence_transformers.json",
                 {"model_type": "CrossEncoder", "max_length": model.max_length,
                  "activation_fn": "torch.nn.modules.linear.Identity"})

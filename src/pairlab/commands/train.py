@@ -67,13 +67,6 @@ def describe_model(model: DictConfig) -> str:
     return f"{choice} ({source}, {kind}-encoder)" if choice else f"{source} ({kind}-encoder)"
 
 
-def build_encoder(model: DictConfig) -> BiEncoder | CrossEncoder:
-    """The model config's constructor call (`_target_`) with every key but `lr`, which the optimizer reads."""
-    call = OmegaConf.to_container(model, resolve=True)
-    call.pop("lr", None)
-    return checked(lambda: instantiate(call))  # an invalid model.* value, a model that is not there
-
-
 def check_against_data(trainer: pl.Trainer, datamodule: PairDataModule) -> None:
     """Trainer settings that only the data can judge, checked before Lightning meets them mid-start."""
     batches = len(datamodule.train_sampler(trainer.world_size))  # a task smaller than one global batch raises
@@ -172,7 +165,7 @@ def run(cfg: DictConfig) -> float | None:
         pin_memory=trains_on_gpu(cfg.trainer.accelerator))
     datamodule.setup("fit")  # data errors surface before the model loads
 
-    encoder = build_encoder(cfg.model)
+    encoder = checked(lambda: instantiate(cfg.model))  # an invalid model.* value, a model that is not there
     check_model_sizes(tasks, encoder)
     run_dir = Path(cfg.paths.output_dir)  # written from here on: a run that fails its checks leaves it as it was
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -181,7 +174,8 @@ def run(cfg: DictConfig) -> float | None:
                if task.loss.spec.pairs_in_batch}
     datamodule.collator = Collator(encoder.tokenizer, encoder.max_length, encoder.kind, in_batch_negatives=pairing,
                                    prompts={name: column_prompts(task) for name, task in tasks.items()
-                                            if task.data.prompts})
+                                            if task.data.prompts},
+                                   pair_tokenizer=getattr(encoder, "prompt_tokenizer", None))
     if encoder.kind == "bi":  # the evaluators and the export use the columns' prompts by name
         encoder.prompts.update(named_prompts(tasks))
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)

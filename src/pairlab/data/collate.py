@@ -7,7 +7,7 @@ pads to its own longest text in the batch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -26,6 +26,8 @@ class Collator:
     in_batch_negatives: per task, how many other rows' candidates each query is also paired with
     (None: all), as extra candidate columns (cross-encoder losses with `spec.pairs_in_batch`).
     prompts: per task, the prompt put before each column's texts ("" for none), in column order.
+    pair_tokenizer: tokenizes (queries, candidates) in the model's own way (an LLM reranker's prompt
+    template, `LLMReranker.prompt_tokenizer`) instead of as tokenizer text pairs.
     """
 
     tokenizer: PreTrainedTokenizerBase
@@ -33,6 +35,7 @@ class Collator:
     kind: str  # "bi" | "cross"
     in_batch_negatives: Mapping[str, int | None] = field(default_factory=dict)
     prompts: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    pair_tokenizer: Callable[[list[str], list[str]], dict[str, Tensor]] | None = None
 
     def __call__(self, task: str, examples: list[Example]) -> Batch:
         columns = list(zip(*(ex.texts for ex in examples), strict=True))
@@ -45,7 +48,8 @@ class Collator:
             queries, candidates = list(columns[0]), [list(col) for col in columns[1:]]
             if task in self.in_batch_negatives:
                 candidates += in_batch_candidates(candidates, self.in_batch_negatives[task])
-            inputs = [self._tokenize(queries, col) for col in candidates]
+            tokenize = self.pair_tokenizer or self._tokenize
+            inputs = [tokenize(queries, col) for col in candidates]
         return Batch(task, inputs, labels_tensor(examples))
 
     def _tokenize(self, texts: list[str], pairs: list[str] | None = None) -> dict[str, Tensor]:

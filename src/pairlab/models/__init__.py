@@ -1,10 +1,12 @@
-"""Encoders: bi-encoders (embeddings) and cross-encoders (relevance logits).
+"""Encoders: bi-encoders (embeddings; BERT-shaped or decoder LLMs), cross-encoders (relevance logits) and LLM
+rerankers (a causal LM's logit(yes) - logit(no); a cross-encoder kind).
 
 A `model` config is a call of one of their constructors (`_target_`): `from_pretrained` for a hub id or a
-folder, `random_init` for a random-init BERT of a given size.
+folder, `random_init` for a random-init model of a given size and architecture.
 """
 
 from pairlab.models.bi_encoder import BiEncoder
 from pairlab.models.cross_encoder import CrossEncoder
+from pairlab.models.llm_reranker import LLMReranker
 
-__all__ = ["BiEncoder", "CrossEncoder"]
+__all__ = ["BiEncoder", "CrossEncoder", "LLMReranker"]

@@ -11,11 +11,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from pairlab.models.decoder import attends_causally, bucketed_hidden, packed_hidden, prepare_tokenizer
 from pairlab.models.hub import check_max_length, resolve_model_path
 from pairlab.models.lora import LoraSettings, backbone, with_lora
 from pairlab.models.packed import packed_pooled, packs
 from pairlab.models.pooling import POOLINGS, Pooling, pool
-from pairlab.models.tiny import TOKENIZER, tiny_transformer
+from pairlab.models.tiny import TOKENIZER, tiny_decoder, tiny_transformer
+
+POOLING_KEYS = {"mean": "pooling_mode_mean_tokens", "cls": "pooling_mode_cls_token", "max": "pooling_mode_max_tokens",
+                "lasttoken": "pooling_mode_lasttoken", "weightedmean": "pooling_mode_weightedmean_tokens"}
+"""sentence-transformers' Pooling config key for each pooling mode."""
 
 
 def read_sentence_transformers_settings(path: str) -> dict:
@@ -29,9 +34,8 @@ def read_sentence_transformers_settings(path: str) -> dict:
     for m in modules:
         if m["type"].endswith("Pooling"):
             pooling_cfg = json.loads((folder / m["path"] / "config.json").read_text())
-            for mode, key in (("mean", "pooling_mode_mean_tokens"), ("cls", "pooling_mode_cls_token"),
-                              ("max", "pooling_mode_max_tokens")):
-                if pooling_cfg.get(key):
+            for mode, key in POOLING_KEYS.items():
+                if pooling_cfg.get(key) or pooling_cfg.get("pooling_mode") == mode:
                     settings["pooling"] = mode
     st_cfg = folder / "sentence_bert_config.json"
     if st_cfg.is_file():
@@ -47,12 +51,17 @@ def read_sentence_transformers_settings(path: str) -> dict:
 class BiEncoder(nn.Module):
     """Embeds each text independently; `forward` takes one tokenized column.
 
-    `unpad`: run BERT-layout transformers on the real tokens only (`pairlab.models.packed`), same
-    outputs; other architectures keep the padded forward. `onednn_linear`: the packed path's fp32 CPU
-    projections run through oneDNN where its probe passes (`pairlab.models.kernels.linear`), same outputs.
-    `prompts`: named prefixes (`{"query": "query: "}`) that `encode(prompt_name=...)` puts before texts and
-    the export saves; `truncate_dim`: `encode` returns the first that many values (the export's default,
-    as sentence-transformers' truncate_dim); `lora`: train LoRA adapters only (`pairlab.models.lora`).
+    Any `AutoModel` backbone: BERT-shaped encoders and decoder LLMs (Qwen3, Llama, Mistral, ...; see
+    `pairlab.models.decoder`), which tokenize with left padding and an appended end-of-sequence token and pool
+    the last token (`pooling="lasttoken"`). `unpad`: run on the real tokens only: BERT-layout encoders through
+    `pairlab.models.packed`, decoders per length bucket (or padding-free with flash-attention); same outputs.
+    `onednn_linear`: the packed BERT path's fp32 CPU projections run through oneDNN where its probe passes.
+    `gradient_checkpointing`: recompute each layer's activations in the backward pass (non-reentrant; less
+    memory, about a third more compute; BERTs then run transformers' forward). `prompts`: named prefixes
+    (`{"query": "Instruct: ...\\nQuery: "}`) that `encode(prompt_name=...)` puts before texts and the export
+    saves; `truncate_dim`: `encode` returns the first that many values (the export's default, as
+    sentence-transformers' truncate_dim); `lora`: train LoRA adapters only (`pairlab.models.lora`); `lr`: the
+    learning rate this model fine-tunes at (the optimizer config reads it).
     """
 
     kind = "bi"
@@ -61,14 +70,26 @@ class BiEncoder(nn.Module):
                  pooling: Pooling = "mean", normalize: bool = True, max_length: int = 128,
                  base_model: str = "", unpad: bool = True, onednn_linear: bool = False, compile: bool = False,
                  prompts: Mapping[str, str] | None = None, truncate_dim: int | None = None,
-                 lora: Mapping | None = None) -> None:
+                 lora: Mapping | None = None, gradient_checkpointing: bool = False,
+                 append_eos: bool | None = None, lr: float | None = None) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"model.pooling={pooling!r} is unknown: use one of {', '.join(POOLINGS)}")
         if truncate_dim is not None and not 0 < truncate_dim <= transformer.config.hidden_size:
             raise ValueError(f"model.truncate_dim must be in 1..{transformer.config.hidden_size} (or null), "
                              f"got {truncate_dim}")
+        self.decoder = attends_causally(transformer)
+        if self.decoder:
+            if pooling in ("cls", "max"):
+                raise ValueError(f"model.pooling={pooling} on a decoder LM: its first token has read nothing of "
+                                 "the text: use model.pooling=lasttoken (or mean, weightedmean)")
+            tokenizer = prepare_tokenizer(tokenizer, append_eos=append_eos is not False)
+        elif pooling == "cls" and tokenizer.padding_side == "left":
+            raise ValueError("model.pooling=cls reads the first position, which left padding fills with padding: "
+                             "set the tokenizer's padding_side to right, or use model.pooling=mean")
         self.lora = LoraSettings.of(lora)
+        if gradient_checkpointing:
+            transformer.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.transformer = transformer if self.lora is None else with_lora(transformer, self.lora)
         self.tokenizer = tokenizer
         self.pooling: Pooling = pooling
@@ -77,45 +98,61 @@ class BiEncoder(nn.Module):
         self.base_model = base_model
         self.unpad = unpad
         self.onednn_linear = onednn_linear
+        self.gradient_checkpointing = gradient_checkpointing
         self.prompts = dict(prompts or {})
         self.truncate_dim = truncate_dim
+        self.lr = lr
         if compile:  # compiles the forward in place: parameter names, checkpoints and exports unchanged
             self.compile(dynamic=True)
 
     @classmethod
     def from_pretrained(cls, name: str, pooling: Pooling | None = None, normalize: bool | None = None,
                         max_length: int | None = None, unpad: bool = True, onednn_linear: bool = False,
-                        compile: bool = False,
-                        attn_implementation: str = "sdpa", prompts: Mapping[str, str] | None = None,
-                        truncate_dim: int | None = None, lora: Mapping | None = None) -> BiEncoder:
+                        compile: bool = False, attn_implementation: str = "sdpa",
+                        prompts: Mapping[str, str] | None = None, truncate_dim: int | None = None,
+                        lora: Mapping | None = None, gradient_checkpointing: bool = False,
+                        append_eos: bool | None = None, torch_dtype: str | None = None,
+                        lr: float | None = None) -> BiEncoder:
         """Load a hub id or local folder; a sentence-transformers folder supplies the pooling,
-        normalize, max length, prompts and truncate_dim that are not given explicitly."""
+        normalize, max length, prompts and truncate_dim that are not given explicitly. `torch_dtype`
+        (e.g. bfloat16) loads the weights in that type (null: float32)."""
         path = resolve_model_path(name)
         found = read_sentence_transformers_settings(path)
-        transformer = AutoModel.from_pretrained(path, attn_implementation=attn_implementation)
+        transformer = AutoModel.from_pretrained(path, attn_implementation=attn_implementation,
+                                                dtype=getattr(torch, torch_dtype) if torch_dtype else None)
         transformer.train()  # from_pretrained returns eval mode: dropout would stay off in training
+        decoder = attends_causally(transformer)
         return cls(
             transformer,
             AutoTokenizer.from_pretrained(path),
-            pooling=pooling or found.get("pooling", "mean"),
-            normalize=normalize if normalize is not None else found.get("normalize", False),
+            pooling=pooling or found.get("pooling", "lasttoken" if decoder else "mean"),
+            normalize=normalize if normalize is not None else found.get("normalize", decoder),
             max_length=max_length or found.get("max_length") or 128,
             base_model=name, unpad=unpad, onednn_linear=onednn_linear, compile=compile,
             prompts=prompts or found.get("prompts"),
             truncate_dim=truncate_dim if truncate_dim is not None else found.get("truncate_dim"), lora=lora,
+            gradient_checkpointing=gradient_checkpointing, append_eos=append_eos, lr=lr,
         )
 
     @classmethod
-    def random_init(cls, size: Mapping[str, int], tokenizer: str = TOKENIZER, pooling: Pooling = "mean",
+    def random_init(cls, size: Mapping[str, int], tokenizer: str | None = TOKENIZER, pooling: Pooling = "mean",
                     normalize: bool = True, max_length: int = 128, unpad: bool = True, onednn_linear: bool = False,
-                    compile: bool = False,
-                    seed: int = 0, prompts: Mapping[str, str] | None = None, truncate_dim: int | None = None,
-                    lora: Mapping | None = None) -> BiEncoder:
-        """A random-init BERT of `size` (hidden_size, num_hidden_layers, ...) with `tokenizer`'s vocabulary."""
-        transformer, tok = tiny_transformer(seed=seed, tokenizer=tokenizer, **dict(size))
+                    compile: bool = False, seed: int = 0, prompts: Mapping[str, str] | None = None,
+                    truncate_dim: int | None = None, lora: Mapping | None = None, architecture: str = "bert",
+                    attn_implementation: str = "sdpa", gradient_checkpointing: bool = False,
+                    append_eos: bool | None = None, lr: float | None = None) -> BiEncoder:
+        """A random-init transformer of `size` (hidden_size, num_hidden_layers, ...): a BERT with `tokenizer`'s
+        vocabulary, or a decoder of `architecture` (qwen3, llama, mistral) with `tokenizer` (null: a byte-level
+        BPE trained on the packaged sample text)."""
+        if architecture == "bert":
+            transformer, tok = tiny_transformer(seed=seed, tokenizer=tokenizer or TOKENIZER, **dict(size))
+        else:
+            transformer, tok = tiny_decoder(architecture, seed=seed, tokenizer=tokenizer,
+                                            attn_implementation=attn_implementation, **dict(size))
         return cls(transformer, tok, pooling=pooling, normalize=normalize, max_length=max_length,
                    base_model="random-init", unpad=unpad, onednn_linear=onednn_linear, compile=compile,
-                   prompts=prompts, truncate_dim=truncate_dim, lora=lora)
+                   prompts=prompts, truncate_dim=truncate_dim, lora=lora,
+                   gradient_checkpointing=gradient_checkpointing, append_eos=append_eos, lr=lr)
 
     @property
     def dim(self) -> int:
@@ -124,13 +161,22 @@ class BiEncoder(nn.Module):
     def forward(self, features: dict[str, Tensor]) -> Tensor:
         """transformers' forward, then pooling (and normalization). With `unpad`, a BERT-layout model runs the
         packed forward instead: the same math on the real tokens only (the accelerator seam, `models/packed.py`;
-        equal outputs by test)."""
+        equal outputs by test); a decoder runs per length bucket, or padding-free under flash-attention
+        (`models/decoder.py`)."""
         transformer = backbone(self.transformer)
-        if self.unpad and packs(transformer):
+        if self.unpad and not self.gradient_checkpointing and packs(transformer):
             emb = packed_pooled(transformer, features, self.pooling, self.onednn_linear)
+        elif self.unpad and self.decoder:
+            def pooled(hidden: Tensor, mask: Tensor) -> Tensor:
+                return pool(hidden, mask, self.pooling)
+
+            flash = "flash" in str(transformer.config._attn_implementation)
+            emb = (packed_hidden if flash else bucketed_hidden)(self.transformer, features, pooled)
         else:
             inputs = {k: v for k, v in features.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-            emb = pool(transformer(**inputs).last_hidden_state, features["attention_mask"], self.pooling)
+            if self.decoder:
+                inputs["use_cache"] = False  # no key/value cache: one forward, nothing generated
+            emb = pool(self.transformer(**inputs).last_hidden_state, features["attention_mask"], self.pooling)
         return F.normalize(emb, p=2, dim=-1) if self.normalize else emb
 
     def tokenize(self, texts: list[str]) -> dict[str, Tensor]:

@@ -11,21 +11,27 @@ from pairlab.errors import ConfigError
 from pairlab.models.bi_encoder import BiEncoder
 from pairlab.models.cross_encoder import CrossEncoder
 from pairlab.models.hub import resolve_model_path
+from pairlab.models.llm_reranker import LLMReranker
 
 
 def detect_kind(path: str) -> str:
-    """"bi" for sentence-transformers folders, "cross" for sequence-classification models."""
+    """"cross" for sequence-classification models and sentence-transformers CrossEncoder folders (an LLM
+    reranker's), "bi" for other sentence-transformers folders and plain encoders."""
     folder = Path(path)
+    st_config = folder / "config_sentence_transformers.json"
+    if st_config.is_file() and json.loads(st_config.read_text()).get("model_type") == "CrossEncoder":
+        return "cross"
     if (folder / "modules.json").is_file():
         return "bi"
-    config = folder / "config.json"
-    if config.is_file():
-        architectures = json.loads(config.read_text()).get("architectures") or []
-        if any("ForSequenceClassification" in a for a in architectures):
-            return "cross"
-        return "bi"
+    if (folder / "config.json").is_file():
+        return "cross" if any("ForSequenceClassification" in a for a in architectures(folder)) else "bi"
     raise ConfigError(f"model.name={path!r}: cannot tell a bi- from a cross-encoder (no modules.json or "
                       "config.json there); set eval.model_kind=bi or eval.model_kind=cross")
+
+
+def architectures(folder: Path) -> list[str]:
+    config = folder / "config.json"
+    return (json.loads(config.read_text()).get("architectures") or []) if config.is_file() else []
 
 
 def resolve(name: str) -> str:
@@ -37,7 +43,7 @@ def resolve(name: str) -> str:
 
 
 def load_encoder(name: str, kind: str | None, max_length: int | None = None,
-                 device: torch.device | str = "cpu") -> BiEncoder | CrossEncoder:
+                 device: torch.device | str = "cpu") -> BiEncoder | CrossEncoder | LLMReranker:
     """A bi- or cross-encoder (`kind`, or detected from the folder) with the folder's own settings, on
     `device`; BERT-layout encoders skip padding tokens (same outputs, less work)."""
     path = resolve(name)
@@ -45,7 +51,12 @@ def load_encoder(name: str, kind: str | None, max_length: int | None = None,
     if kind not in ("bi", "cross"):
         raise ConfigError(f"eval.model_kind={kind!r} is unknown: use bi or cross")
     try:
-        encoder = (CrossEncoder if kind == "cross" else BiEncoder).from_pretrained(path, max_length=max_length)
+        if kind == "bi":
+            encoder = BiEncoder.from_pretrained(path, max_length=max_length)
+        elif any(a.endswith("ForCausalLM") for a in architectures(Path(path))):
+            encoder = LLMReranker.from_pretrained(path, max_length=max_length)
+        else:
+            encoder = CrossEncoder.from_pretrained(path, max_length=max_length)
     except ValueError as e:  # a setting the model cannot take (model.max_length beyond its positions)
         raise ConfigError(str(e)) from None
     return encoder.to(device)
