@@ -123,7 +123,8 @@ def test_llm_reranker_export_loads_in_cross_encoder_with_equal_scores(tmp_path):
     ours = model.score(QUERIES, PASSAGES)
     assert ours.std() > 0
     folder = export_model(model, tmp_path / "model")
-    theirs = STCrossEncoder(str(folder), device="cpu").predict(list(zip(QUERIES, PASSAGES)), convert_to_tensor=True)
+    pairs = list(zip(QUERIES, PASSAGES, strict=True))
+    theirs = STCrossEncoder(str(folder), device="cpu").predict(pairs, convert_to_tensor=True)
     torch.testing.assert_close(ours, theirs.float(), atol=1e-5, rtol=0)
     assert detect_kind(str(folder)) == "cross"
     loaded = load_encoder(str(folder), None)
