@@ -1,6 +1,7 @@
 """Training throughput: pairlab vs sentence-transformers' trainer vs a plain PyTorch loop.
 
-Every contender trains the same bi-encoder (the packaged all-MiniLM-L6-v2, or `--model tiny`) with
+Every contender trains the same bi-encoder (the packaged all-MiniLM-L6-v2, a random-init BERT shape, or a
+random-init Qwen3-shaped decoder embedder, `--model qwen3-small`) with
 MultipleNegativesRankingLoss (cosine, scale 20) on the same batches of question pairs (the row order
 of pairlab's seeded mixture sampler, fed to the other two as fixed batches), batch 32, max length 32,
 AdamW lr 2e-5 (fused, weight decay 0.01 off norms/biases), gradient clipping at norm 1, fp32 on CPU
@@ -23,6 +24,9 @@ window (system busy time from /proc/stat minus the run's own CPU time), so conta
     python bench/throughput.py --data bimpm --bimpm-path /work/shared/data/quora/bimpm_quora_dev.tsv
     python bench/throughput.py --model tiny --steps 8 --repeats 1           # quick check
     python bench/throughput.py --variant before=model.unpad=false,module.merge_columns=false
+    python bench/throughput.py --model qwen3-small --data bimpm \
+        --bimpm-path /work/shared/data/quora/bimpm_quora_dev.tsv \
+        --variant checkpointing=model.gradient_checkpointing=true   # a decoder embedder; activation memory
 
 The last line printed is one JSON object: the median samples/s of each contender and variant ("pairlab",
 "sentence_transformers", "plain", "pairlab[<variant>]"),
@@ -56,7 +60,16 @@ RANDOM_INIT = {
     "bert-base-random": {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
                          "intermediate_size": 3072},
 }
-MODELS = ("minilm", *RANDOM_INIT)
+# random-init decoder embedders (last-token pooling, left padding, appended EOS; a byte-level BPE tokenizer trained
+# on the bench's questions unless --tokenizer names one): a small Qwen3 shape
+DECODERS = {
+    "qwen3-tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64},
+    "qwen3-small": {"hidden_size": 512, "num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 4,
+                    "intermediate_size": 1536},
+    "qwen3-0.6b": {"hidden_size": 1024, "num_hidden_layers": 28, "num_attention_heads": 16, "num_key_value_heads": 8,
+                   "intermediate_size": 3072},
+}
+MODELS = ("minilm", *RANDOM_INIT, *DECODERS)
 CONTENDERS = ("pairlab", "sentence_transformers", "plain")
 SEED = 0
 RESULT = "BENCH-RESULT "
@@ -128,6 +141,14 @@ def batch_rows(n: int, batch_size: int) -> list[list[int]]:
     from pairlab.data.mixture import MixtureSampler
 
     return [rows for _, rows in MixtureSampler({"main": n}, {"main": batch_size}, seed=SEED).plan(0)]
+
+
+def decoder_tokenizer(pairs: list[tuple[str, str]]):
+    """A 16k-token byte-level BPE trained on the bench's own questions: about as many tokens a question as an LLM
+    tokenizer gives (BiMPM Quora: median 11), where the packaged-text tokenizer of the tests would give more."""
+    from pairlab.models.tiny import byte_bpe_tokenizer
+
+    return byte_bpe_tokenizer(16384, [text for pair in pairs for text in pair])
 
 
 # ---- measuring ----------------------------------------------------------------------------------
@@ -214,8 +235,16 @@ def model_path(args: argparse.Namespace, workdir: Path) -> str:
     from pairlab.export import export_model
     from pairlab.models import BiEncoder
 
-    encoder = BiEncoder.random_init(RANDOM_INIT[args.model], tokenizer=args.tokenizer or MINILM, normalize=False,
-                                    max_length=args.max_length, seed=SEED)
+    if args.model in DECODERS:
+        tokenizer = args.tokenizer
+        if tokenizer is None:
+            tokenizer = str(workdir / "tokenizer")
+            decoder_tokenizer(make_pairs(args)).save_pretrained(tokenizer)
+        encoder = BiEncoder.random_init(DECODERS[args.model], tokenizer=tokenizer, architecture="qwen3",
+                                        pooling="lasttoken", normalize=False, max_length=args.max_length, seed=SEED)
+    else:
+        encoder = BiEncoder.random_init(RANDOM_INIT[args.model], tokenizer=args.tokenizer or MINILM,
+                                        normalize=False, max_length=args.max_length, seed=SEED)
     return str(export_model(encoder, workdir / args.model, {"run_name": args.model, "metrics": {}}))
 
 
@@ -255,7 +284,8 @@ def run_pairlab(args: argparse.Namespace, pairs: list[tuple[str, str]], window: 
                  "data=quora", f"data.source={data_dir}", "data.val_size=0", f"data.batch_size={args.batch_size}",
                  f"trainer.max_steps={args.warmup + args.steps}", "+trainer.limit_val_batches=0",
                  "trainer.enable_progress_bar=false", "~logger", "~callbacks", "eval_baseline=false",
-                 "export=false", f"threads={args.threads}", f"seed={SEED}", *args.pairlab]
+                 "export=false", f"threads={args.threads}", f"seed={SEED}",
+                 f"model.gradient_checkpointing={str(args.gradient_checkpointing).lower()}", *args.pairlab]
     register()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -314,7 +344,9 @@ def run_sentence_transformers(args: argparse.Namespace, pairs: list[tuple[str, s
         learning_rate=args.lr, weight_decay=0.01, warmup_steps=0.1, lr_scheduler_type="linear",
         optim="adamw_torch_fused", max_grad_norm=1.0, bf16=bf16(args), use_cpu=args.device == "cpu",
         logging_strategy="no", save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True,
-        dataloader_drop_last=True, dataloader_num_workers=0, seed=SEED, batch_sampler=FixedBatches)
+        dataloader_drop_last=True, dataloader_num_workers=0, seed=SEED, batch_sampler=FixedBatches,
+        gradient_checkpointing=args.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if args.gradient_checkpointing else None)
     trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=dataset,
                                          loss=MultipleNegativesRankingLoss(model), callbacks=[StepTimer()])
     trainer.train()
@@ -330,6 +362,8 @@ def run_plain(args: argparse.Namespace, pairs: list[tuple[str, str]], window: Wi
     path = model_path(args, workdir)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModel.from_pretrained(path, attn_implementation="sdpa").to(args.device).train()
+    if args.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     params = list(model.named_parameters())
     decay = [p for n, p in params if p.ndim >= 2 and "norm" not in n.lower()]
     no_decay = [p for n, p in params if p.ndim < 2 or "norm" in n.lower()]
@@ -343,6 +377,9 @@ def run_plain(args: argparse.Namespace, pairs: list[tuple[str, str]], window: Wi
         features = tokenizer(texts, padding=True, truncation=True, max_length=args.max_length,
                              return_tensors="pt").to(args.device)
         hidden = model(**features).last_hidden_state
+        if args.model in DECODERS:  # the last real token (either padding side)
+            last = features["attention_mask"].shape[1] - 1 - features["attention_mask"].flip(1).argmax(1)
+            return F.normalize(hidden[torch.arange(len(last)), last], dim=-1)
         mask = features["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         return F.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1)
 
@@ -397,6 +434,8 @@ def worker_argv(args: argparse.Namespace, contender: str, pairlab: list[str]) ->
             "--data", args.data, "--batch-size", str(args.batch_size), "--max-length", str(args.max_length),
             "--steps", str(args.steps), "--warmup", str(args.warmup), "--lr", str(args.lr),
             "--threads", str(args.threads), "--device", args.device, "--precision", args.precision]
+    if args.gradient_checkpointing:
+        argv.append("--gradient-checkpointing")
     if args.tokenizer:
         argv += ["--tokenizer", args.tokenizer]
     if args.bimpm_path:
@@ -423,7 +462,10 @@ def data_summary(args: argparse.Namespace) -> str:
     from pairlab.models.hub import resolve_model_path
 
     pairs = make_pairs(args)
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(args.tokenizer or MINILM))
+    if args.model in DECODERS and not args.tokenizer:
+        tokenizer = decoder_tokenizer(pairs)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(args.tokenizer or MINILM))
     lengths = np.array([[len(ids) for ids in tokenizer(list(col), truncation=True, max_length=args.max_length)
                          ["input_ids"]] for col in zip(*pairs, strict=True)]).T  # [pairs, 2]
     real = per_column = merged = 0
@@ -466,6 +508,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                         help="every contender's precision (bf16: autocast, fp32 master weights); auto: bf16 on "
                              "cuda, fp32 on cpu")
+    parser.add_argument("--gradient-checkpointing", action="store_true",
+                        help="every contender recomputes layer activations in the backward pass (non-reentrant)")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
     parser.add_argument("--pairlab", action="append", default=[], metavar="KEY=VALUE",

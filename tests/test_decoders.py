@@ -13,7 +13,7 @@ from sentence_transformers import SentenceTransformer
 
 from pairlab.export import export_model
 from pairlab.models import BiEncoder, CrossEncoder, LLMReranker
-from pairlab.models.decoder import bucketed_hidden, packed_hidden
+from pairlab.models.decoder import packed_hidden
 from pairlab.models.loading import detect_kind, load_encoder
 from pairlab.models.pooling import pool
 from pairlab.resolvers import sample_path
@@ -44,18 +44,25 @@ def test_decoder_export_loads_in_sentence_transformers_with_equal_embeddings(tmp
 
 
 @pytest.mark.parametrize("pooling", ["lasttoken", "mean", "weightedmean"])
-def test_length_buckets_and_padding_free_rows_equal_the_padded_forward(pooling):
-    model = decoder("qwen3", pooling).eval()
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_padding_free_rows_equal_the_padded_forward(pooling, attention):
+    model = decoder("qwen3", pooling, attn_implementation=attention)
     features = model.tokenize(TEXTS * 4)
-    with torch.no_grad():
-        padded = pool(model.transformer(**features, use_cache=False).last_hidden_state,
-                      features["attention_mask"], pooling)
 
-        def pooled(hidden, mask):
-            return pool(hidden, mask, pooling)
+    def pooled(hidden, mask):
+        return pool(hidden, mask, pooling)
 
-        for forward in (bucketed_hidden, packed_hidden):
-            torch.testing.assert_close(forward(model.transformer, features, pooled), padded, atol=1e-5, rtol=0)
+    padded = pool(model.transformer(**features, use_cache=False).last_hidden_state, features["attention_mask"], pooling)
+    padded.square().sum().backward()
+    want = {name: p.grad.clone() for name, p in model.named_parameters()}
+    for row_tokens in (512, 40, 1):  # one row, several, one text a row
+        model.zero_grad()
+        packed = packed_hidden(model.transformer, features, pooled, row_tokens)
+        torch.testing.assert_close(packed, padded, atol=1e-5, rtol=0)
+        packed.square().sum().backward()
+        for name, p in model.named_parameters():  # positions start at 0 here, after the padding there: RoPE's
+            scale = want[name].abs().max().item()  # float32 angles round apart by up to ~3e-5 relative
+            torch.testing.assert_close(p.grad, want[name], atol=5e-5 * scale, rtol=0, msg=name)
 
 
 @pytest.mark.parametrize("architecture", ["qwen3", "bert"])
@@ -104,10 +111,14 @@ def test_decoder_compose_checks_name_the_fix(tmp_path):
         assert result.returncode == 1
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert lines[-1].startswith("pairlab:") and fix in lines[-1] and "Traceback" not in result.stderr
-    with pytest.raises(ValueError, match="left padding"):
-        tiny = BiEncoder.random_init(SIZE, pooling="cls")
-        tiny.tokenizer.padding_side = "left"
-        BiEncoder(tiny.transformer, tiny.tokenizer, pooling="cls")
+    tiny = BiEncoder.random_init(SIZE, pooling="cls")
+    tiny.tokenizer.padding_side = "left"  # a folder whose tokenizer pads on the left
+    folder = export_model(tiny, tmp_path / "left")
+    result = run_entry("train.py", ["model=hf", f"model.name={folder}", "model.pooling=cls", "data=quora_sample",
+                                    "loss=mnrl", f"hydra.run.dir={tmp_path / 'run'}"])
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = [line for line in result.stderr.splitlines() if line.strip()][-1]
+    assert last.startswith("pairlab:") and "left padding" in last and "model.pooling=mean" in last
 
 
 def reranker(**kw) -> LLMReranker:

@@ -32,6 +32,13 @@ from pairlab.models import BiEncoder, CrossEncoder
 from pairlab.protocols import Batch
 
 
+def transformer_layers(model: nn.Module) -> list[nn.Module]:
+    """The repeated blocks of a transformer (decoder layers, BERT layers): the units FSDP shards one by one."""
+    blocks = [module for module in model.modules() if isinstance(module, nn.ModuleList)
+              and len(module) > 0 and all(type(m) is type(module[0]) for m in module)]
+    return list(max(blocks, key=lambda b: sum(p.numel() for p in b.parameters()))) if blocks else []
+
+
 def concat_columns(inputs: list[dict[str, Tensor]]) -> dict[str, Tensor]:
     """All columns of a batch as one tokenized batch (column after column), right-padded to the longest."""
     length = max(features["input_ids"].shape[1] for features in inputs)
@@ -158,6 +165,22 @@ class PairModule(pl.LightningModule):
         return columns
 
     # ---- training -----------------------------------------------------------------------------
+    def configure_model(self) -> None:
+        """Under a sharded strategy (`trainer=fsdp`: Lightning's ModelParallelStrategy), shard the encoder with
+        FSDP2: each transformer layer its own unit (gathered just before it runs), then the rest."""
+        if self.device_mesh is None or getattr(self.encoder, "sharded", False):
+            return
+        from torch.distributed.device_mesh import init_device_mesh
+        from torch.distributed.fsdp import fully_shard
+
+        # every rank holds one shard and reads its own batches (pairlab's samplers split the data by global rank)
+        mesh = init_device_mesh(self.device.type, (dist.get_world_size(),))
+        self.encoder.unpad = False  # every rank must run the same forward calls: one per batch, through each layer
+        for layer in transformer_layers(self.encoder.transformer):
+            fully_shard(layer, mesh=mesh)
+        fully_shard(self.encoder, mesh=mesh)
+        self.encoder.sharded = True
+
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         task = batch.task
         if self.automatic_optimization:

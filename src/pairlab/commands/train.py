@@ -136,13 +136,14 @@ def final_metrics(trainer: pl.Trainer, module: PairModule, datamodule: PairDataM
     that chose it is the final one: its metrics are reused instead of validating again."""
     checkpoint = trainer.checkpoint_callback
     if checkpoint is not None and checkpoint.best_model_path:
-        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
+        # through the strategy: a file, or a sharded folder (trainer=fsdp) that it loads into the shards in place
+        state = trainer.strategy.load_checkpoint(checkpoint.best_model_path, weights_only=True)
         validated = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         if state["global_step"] == trainer.global_step and checkpoint.monitor in validated:
             log.info("best checkpoint %s holds the final weights: its validation is the final one",
                      checkpoint.best_model_path)
             return validated
-        module.load_state_dict(state["state_dict"])
+        trainer.strategy.load_model_state_dict(state)
         log.info("loaded best checkpoint %s", checkpoint.best_model_path)
     return _metrics(trainer.validate(module, datamodule=datamodule, verbose=False)) if datamodule.val_sets else {}
 
@@ -206,6 +207,7 @@ def run(cfg: DictConfig) -> float | None:
     discard_requeue_checkpoints(trainer)
 
     final = final_metrics(trainer, module, datamodule)
+    exported = unsharded(encoder, cfg.model) if cfg.export else None  # every rank takes part in the gather
     if not trainer.is_global_zero:
         return None
     _print_metrics("final", final)
@@ -218,11 +220,28 @@ def run(cfg: DictConfig) -> float | None:
                 "data": ", ".join(f"{data} ({n})" for n, (data, _) in names.items()),
                 "command": "python train.py " + " ".join(HydraConfig.get().overrides.task)
                 if HydraConfig.initialized() else " ".join(sys.argv)}
-        path = export_model(encoder, run_dir / "model", info)
+        path = export_model(exported, run_dir / "model", info)
         print(f"[pairlab] exported model to {path}", flush=True)
     _finish_wandb()
     value = final.get(cfg.monitor)
     return float(value) if value is not None else None
+
+
+def unsharded(encoder: torch.nn.Module, model: DictConfig) -> torch.nn.Module | None:
+    """The encoder to export: itself, or after sharded training (`trainer=fsdp`) a copy built from the model
+    config holding the full weights gathered from every rank (a collective: every rank calls it; rank 0 gets
+    the copy)."""
+    if not getattr(encoder, "sharded", False):
+        return encoder
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    full = get_model_state_dict(encoder, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if torch.distributed.get_rank() != 0:
+        return None
+    copy = instantiate(model)
+    copy.load_state_dict(full)
+    copy.tokenizer, copy.prompts = encoder.tokenizer, encoder.prompts
+    return copy
 
 
 def _finish_wandb() -> None:

@@ -34,10 +34,10 @@ class ShardedEncoder(EncoderView):
             [queries[i] for i in rows], [passages[i] for i in rows], batch_size))
 
     def _sharded(self, total: int, run: Callable[[Sequence[int]], Tensor]) -> Tensor:
-        mine = run(range(self.rank, total, self.world_size))
-        width = -(-total // self.world_size)  # the largest shard; shorter ones are padded for the gather
-        padded = mine.new_zeros(width, *mine.shape[1:])
-        padded[:len(mine)] = mine
+        rows = list(range(self.rank, total, self.world_size))
+        width = -(-total // self.world_size)  # the largest shard: every rank runs as many rows (a sharded model
+        padded = run(rows + rows[-1:] * (width - len(rows)) if total else rows)  # needs the same forward calls)
+        mine = padded[:len(rows)]
         parts = [torch.empty_like(padded, device=self.device) for _ in range(self.world_size)]
         dist.all_gather(parts, padded.to(self.device))
         out = mine.new_empty(total, *mine.shape[1:])

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from pairlab.models.decoder import attends_causally, bucketed_hidden, packed_hidden, prepare_tokenizer
+from pairlab.models.checkpointing import enable_checkpointing
+from pairlab.models.decoder import attends_causally, packed_hidden, prepare_tokenizer
 from pairlab.models.hub import check_max_length, resolve_model_path
 from pairlab.models.lora import LoraSettings, backbone, with_lora
 from pairlab.models.packed import packed_pooled, packs
@@ -54,7 +55,7 @@ class BiEncoder(nn.Module):
     Any `AutoModel` backbone: BERT-shaped encoders and decoder LLMs (Qwen3, Llama, Mistral, ...; see
     `pairlab.models.decoder`), which tokenize with left padding and an appended end-of-sequence token and pool
     the last token (`pooling="lasttoken"`). `unpad`: run on the real tokens only: BERT-layout encoders through
-    `pairlab.models.packed`, decoders per length bucket (or padding-free with flash-attention); same outputs.
+    `pairlab.models.packed`, decoders as texts laid end to end (`pairlab.models.decoder`); same outputs.
     `onednn_linear`: the packed BERT path's fp32 CPU projections run through oneDNN where its probe passes.
     `gradient_checkpointing`: recompute each layer's activations in the backward pass (non-reentrant; less
     memory, about a third more compute; BERTs then run transformers' forward). `prompts`: named prefixes
@@ -89,7 +90,7 @@ class BiEncoder(nn.Module):
                              "set the tokenizer's padding_side to right, or use model.pooling=mean")
         self.lora = LoraSettings.of(lora)
         if gradient_checkpointing:
-            transformer.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable_checkpointing(transformer)
         self.transformer = transformer if self.lora is None else with_lora(transformer, self.lora)
         self.tokenizer = tokenizer
         self.pooling: Pooling = pooling
@@ -161,17 +162,12 @@ class BiEncoder(nn.Module):
     def forward(self, features: dict[str, Tensor]) -> Tensor:
         """transformers' forward, then pooling (and normalization). With `unpad`, a BERT-layout model runs the
         packed forward instead: the same math on the real tokens only (the accelerator seam, `models/packed.py`;
-        equal outputs by test); a decoder runs per length bucket, or padding-free under flash-attention
-        (`models/decoder.py`)."""
+        equal outputs by test); a decoder runs its texts end to end, padding-free (`models/decoder.py`)."""
         transformer = backbone(self.transformer)
         if self.unpad and not self.gradient_checkpointing and packs(transformer):
             emb = packed_pooled(transformer, features, self.pooling, self.onednn_linear)
         elif self.unpad and self.decoder:
-            def pooled(hidden: Tensor, mask: Tensor) -> Tensor:
-                return pool(hidden, mask, self.pooling)
-
-            flash = "flash" in str(transformer.config._attn_implementation)
-            emb = (packed_hidden if flash else bucketed_hidden)(self.transformer, features, pooled)
+            emb = packed_hidden(self.transformer, features, lambda hidden, mask: pool(hidden, mask, self.pooling))
         else:
             inputs = {k: v for k, v in features.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
             if self.decoder:

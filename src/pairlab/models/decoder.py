@@ -6,20 +6,19 @@ needs beyond a BERT-shaped encoder.
 - `prepare_tokenizer`: left padding (the last position of every row is a real token) and an end-of-sequence
   token appended by the tokenizer itself, as Qwen3-Embedding's tokenizer does, so an export tokenizes alike
   in sentence-transformers.
-- `bucketed_hidden`: the padded forward, run per length bucket (rows of similar length together, grouped as
-  `packed.length_buckets` groups them), so a batch of short and long texts pays little for padding.
-- `packed_hidden`: all rows as one padding-free row with per-sequence position ids (flash-attention's varlen
-  kernels, or a block-diagonal mask otherwise).
+- `packed_hidden`: the forward without padding: texts laid end to end with their own position ids, which
+  transformers' attention keeps apart (flash-attention's varlen kernels; a block-diagonal mask for sdpa and
+  eager). A batch of short questions with one long one no longer pays for the long one's length in every row.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from tokenizers import processors
 from torch import Tensor, nn
 from transformers import PreTrainedTokenizerBase
-
-from pairlab.models.packed import length_buckets
 
 
 def attends_causally(transformer: nn.Module) -> bool:
@@ -54,36 +53,34 @@ def starts_with_bos(tokenizer: PreTrainedTokenizerBase) -> bool:
     return tokenizer.bos_token_id is not None and ids[0] == tokenizer.bos_token_id
 
 
-def trim(features: dict[str, Tensor], rows: Tensor) -> dict[str, Tensor]:
-    """The rows' features without the columns that are padding in all of them (either padding side)."""
-    mask = features["attention_mask"][rows]
-    used = mask.any(0).nonzero().squeeze(-1)
-    cols = slice(int(used[0]), int(used[-1]) + 1)
-    return {k: v[rows][:, cols] for k, v in features.items() if k in ("input_ids", "attention_mask")}
+PACKED_TOKENS = 512
+"""Real tokens per packed row: attention is quadratic in a row's length, so rows are cut here (measured in
+bench/README.md: fewer tokens per row lose to per-call overhead, one row per batch to attention cost)."""
 
 
-def bucketed_hidden(transformer: nn.Module, features: dict[str, Tensor], pool) -> Tensor:
-    """`pool(last_hidden_state, attention_mask)` per length bucket, rows back in batch order."""
-    lengths = features["attention_mask"].sum(1)
-    out: Tensor | None = None
-    for group in length_buckets(lengths.tolist()):
-        rows = torch.tensor(group, device=lengths.device)
-        part = trim(features, rows)
-        pooled = pool(transformer(**part, use_cache=False).last_hidden_state, part["attention_mask"])
-        if out is None:
-            out = pooled.new_empty(len(lengths), *pooled.shape[1:])
-        out[rows] = pooled
-    return out
-
-
-def packed_hidden(transformer: nn.Module, features: dict[str, Tensor], pool) -> Tensor:
-    """All rows' real tokens as one row with per-sequence position ids (no padding anywhere); the hidden states
-    are put back into the padded layout for `pool`. Equal to the padded forward by test."""
+def packed_hidden(transformer: nn.Module, features: dict[str, Tensor], pool: Callable[[Tensor, Tensor], Tensor],
+                  row_tokens: int = PACKED_TOKENS) -> Tensor:
+    """`pool(last_hidden_state, attention_mask)` computed without padding: the batch's texts, in order, are laid
+    end to end in rows of about `row_tokens` real tokens, each text with its own position ids 0, 1, ... (from
+    which transformers' attention keeps texts apart: flash-attention's varlen kernels, or a block-diagonal
+    causal mask), and the hidden states are put back into the padded layout for `pool`. Equal to the padded
+    forward by test."""
     mask = features["attention_mask"].bool()
-    lengths = mask.sum(1)
-    ids = features["input_ids"][mask].unsqueeze(0)
-    positions = torch.cat([torch.arange(int(n), device=ids.device) for n in lengths]).unsqueeze(0)
-    hidden = transformer(input_ids=ids, position_ids=positions, use_cache=False).last_hidden_state[0]
+    lengths = mask.sum(1).tolist()
+    pieces, row, used = [], [], 0
+    for i, n in enumerate(lengths):
+        if row and used + n > row_tokens:
+            pieces.append(row)
+            row, used = [], 0
+        row.append(i)
+        used += n
+    pieces.append(row)
+    states = []
+    for rows in pieces:
+        ids = features["input_ids"][rows][mask[rows]].unsqueeze(0)
+        positions = torch.cat([torch.arange(lengths[i], device=ids.device) for i in rows]).unsqueeze(0)
+        states.append(transformer(input_ids=ids, position_ids=positions, use_cache=False).last_hidden_state[0])
+    hidden = torch.cat(states)
     padded = hidden.new_zeros(*mask.shape, hidden.shape[-1])
     padded[mask] = hidden
     return pool(padded, features["attention_mask"])

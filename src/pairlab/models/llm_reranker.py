@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from pairlab.models.checkpointing import enable_checkpointing
 from pairlab.models.cross_encoder import PairScorer
 from pairlab.models.hub import check_max_length, resolve_model_path
 from pairlab.models.lora import LoraSettings, with_lora
@@ -117,7 +118,7 @@ class LLMReranker(PairScorer):
         self.true_id, self.false_id = (self._token_id(tokenizer, yes_token), self._token_id(tokenizer, no_token))
         self.lora = LoraSettings.of(lora)
         if gradient_checkpointing:
-            transformer.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable_checkpointing(transformer)
         self.transformer = transformer if self.lora is None else with_lora(transformer, self.lora, "CAUSAL_LM")
         self.tokenizer = tokenizer
         self.max_length = check_max_length(max_length, transformer.config)

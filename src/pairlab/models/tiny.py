@@ -8,6 +8,7 @@ tokenizer trained here on the packaged sample text.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from importlib import resources
 
 import torch
@@ -50,27 +51,34 @@ DECODER_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "<
 _DECODER_TOKENIZER: dict[int, object] = {}
 
 
-def byte_bpe_tokenizer(vocab_size: int = 2048) -> PreTrainedTokenizerFast:
+def byte_bpe_tokenizer(vocab_size: int = 2048, texts: Iterable[str] | None = None) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer in Qwen's layout (`<|endoftext|>` ends and pads, `<|im_start|>`/`<|im_end|>`
-    frame chat turns), trained on the packaged sample text: what a tiny decoder reads, with no download.
-    `yes` and `no` are single tokens, as a reranker's answer tokens must be."""
-    if vocab_size not in _DECODER_TOKENIZER:
-        samples = resources.files("pairlab") / "samples"
-        lines = [line for path in ("quora_sample/train.tsv", "msmarco_sample/collection.tsv",
-                                   "msmarco_sample/queries.train.tsv")
-                 for line in (samples / path).read_text(encoding="utf-8").splitlines()]
-        lines += ["yes", "no"] * 200  # answer words at the start of a turn, as a reranker's prompt ends
+    frame chat turns), trained on `texts` (default: the packaged sample text): what a tiny decoder reads, with no
+    download. `yes` and `no` are single tokens, as a reranker's answer tokens must be."""
+    if texts is not None or vocab_size not in _DECODER_TOKENIZER:
+        if texts is None:
+            samples = resources.files("pairlab") / "samples"
+            texts = [line for path in ("quora_sample/train.tsv", "msmarco_sample/collection.tsv",
+                                       "msmarco_sample/queries.train.tsv")
+                     for line in (samples / path).read_text(encoding="utf-8").splitlines()]
+        lines = [*texts, *["yes", "no"] * 200]  # answer words at the start of a turn, as a reranker's prompt ends
         bpe = Tokenizer(models.BPE())
         bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         bpe.decoder = decoders.ByteLevel()
         bpe.train_from_iterator(lines, trainers.BpeTrainer(
             vocab_size=vocab_size, special_tokens=DECODER_SPECIALS,
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+        if texts is not None:
+            return _fast(bpe)
         _DECODER_TOKENIZER[vocab_size] = bpe
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=copy.deepcopy(_DECODER_TOKENIZER[vocab_size]),
-                                        eos_token="<|endoftext|>", pad_token="<|endoftext|>",
+    return _fast(copy.deepcopy(_DECODER_TOKENIZER[vocab_size]))
+
+
+def _fast(bpe: Tokenizer) -> PreTrainedTokenizerFast:
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
                                         extra_special_tokens=DECODER_SPECIALS[1:], model_max_length=512)
-    assert tokenizer.convert_tokens_to_ids("yes") != tokenizer.unk_token_id
+    if tokenizer.convert_tokens_to_ids("yes") in (None, tokenizer.unk_token_id):
+        raise ValueError("the trained tokenizer has no single token 'yes'")
     return tokenizer
 
 
