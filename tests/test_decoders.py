@@ -90,8 +90,10 @@ DECODER_RUNS = {
     "gist": ["model=qwen3_tiny", "loss=gist"],
     "matryoshka-prompts": ["model=qwen3_tiny", "loss=mnrl", "loss.matryoshka.dims=[32,16]",
                            f"data.prompts.anchor='{INSTRUCT}'"],
-    "llama-mnrl-bf16-true": ["model=qwen3_tiny", "model.architecture=llama", "loss=mnrl",
-                             "trainer.precision=bf16-true"],
+    "llama-gist-matryoshka-lora-gradcache-checkpointing": [
+        "model=qwen3_tiny", "model.architecture=llama", "loss=gist", "loss.matryoshka.dims=[32,16]",
+        "model.lora.r=4", "module.grad_cache_mini_batch=4", "model.gradient_checkpointing=true"],
+    "mnrl-bf16-true": ["model=qwen3_tiny", "loss=mnrl", "trainer.precision=bf16-true"],
 }
 
 
