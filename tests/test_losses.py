@@ -98,7 +98,7 @@ def assert_close(ours: Tensor, ref: Tensor, what: str) -> None:
 def check_parity(ours: nn.Module, reference: Callable[[list[Tensor]], Tensor], inputs: list[Tensor],
                  labels: Tensor | None) -> Tensor:
     """Compare loss value and input gradients of `ours(outputs, labels)` and `reference(outputs)`."""
-    spec = type(ours).spec
+    spec = ours.spec
     assert spec.min_columns <= len(inputs) + (spec.model == "cross")
     assert spec.max_columns is None or len(inputs) + (spec.model == "cross") <= spec.max_columns
     mine = [x.detach().clone().requires_grad_() for x in inputs]
@@ -269,7 +269,7 @@ def test_loss_configs_build(path: Path) -> None:
     assert "name" not in cfg  # a loss is named by its config option (Hydra's choice), not by a key
     assert path.read_text().startswith("# ")
     loss = build_loss(cfg)
-    assert isinstance(type(loss).spec, LossSpec)
+    assert isinstance(loss.spec, LossSpec)
     assert f"{type(loss).__module__}.{type(loss).__name__}" == cfg._target_
 
 

@@ -17,6 +17,7 @@ from pairlab.models import BiEncoder, CrossEncoder
 from pairlab.models.bi_encoder import POOLING_KEYS
 from pairlab.models.llm_reranker import LLMReranker
 from pairlab.models.lora import backbone, merged
+from pairlab.models.sparse_encoder import SparseEncoder
 
 
 def _write_json(path: Path, obj: Mapping) -> None:
@@ -77,12 +78,62 @@ def _save_cross_encoder(model: CrossEncoder | LLMReranker, folder: Path) -> None
                  "activation_fn": "torch.nn.modules.linear.Identity"})
 
 
+ST_SPARSE = "sentence_transformers.sparse_encoder.modules"
+
+
+def _save_sparse_encoder(model: SparseEncoder, folder: Path) -> None:
+    """sentence-transformers 6's SparseEncoder layout: the masked LM (transformer_task fill-mask) and SpladePooling;
+    inference-free, a Router sending queries to a SparseStaticEmbedding of the query weights and documents there."""
+    mlm_config = {"transformer_task": "fill-mask",
+                  "modality_config": {"text": {"method": "forward", "method_output_name": "logits"}},
+                  "module_output_name": "token_embeddings"}
+    pooling = {"pooling_strategy": model.pooling, "activation_function": "relu", "embedding_dimension": model.dim}
+    model.tokenizer.model_max_length = model.max_length
+    if not model.inference_free:
+        _save_transformer(model, folder)
+        _write_json(folder / "sentence_bert_config.json", mlm_config)
+        (folder / "1_SpladePooling").mkdir()
+        _write_json(folder / "1_SpladePooling" / "config.json", pooling)
+        _write_json(folder / "modules.json", [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_SpladePooling", "type": f"{ST_SPARSE}.splade_pooling.SpladePooling"}])
+    else:
+        from safetensors.torch import save_file
+
+        query, document, pool = "query_0_SparseStaticEmbedding", "document_0_Transformer", "document_1_SpladePooling"
+        for name in (query, document, pool):
+            (folder / name).mkdir()
+        _save_transformer(model, folder / document)
+        _write_json(folder / document / "sentence_bert_config.json", mlm_config)
+        _write_json(folder / pool / "config.json", pooling)
+        _write_json(folder / query / "config.json", {"frozen": not model.query_weights.requires_grad})
+        save_file({"weight": model.query_weights.detach().float().contiguous().cpu()},
+                  str(folder / query / "model.safetensors"))
+        model.tokenizer.save_pretrained(folder / query)
+        _write_json(folder / "router_config.json", {
+            "types": {query: f"{ST_SPARSE}.sparse_static_embedding.SparseStaticEmbedding",
+                      document: "sentence_transformers.base.modules.transformer.Transformer",
+                      pool: f"{ST_SPARSE}.splade_pooling.SpladePooling"},
+            "structure": {"query": [query], "document": [document, pool]},
+            "parameters": {"default_route": "document", "allow_empty_key": True, "route_mappings": {}}})
+        _write_json(folder / "modules.json", [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.router.Router"}])
+    config = {"model_type": "SparseEncoder", "similarity_fn_name": "dot", "prompts": dict(model.prompts),
+              "default_prompt_name": None}
+    if model.max_active_dims:
+        config["max_active_dims"] = model.max_active_dims
+    _write_json(folder / "config_sentence_transformers.json", config)
+
+
 def model_card(model: BiEncoder | CrossEncoder, info: Mapping) -> str:
     """README.md: what was trained, on what, how well, and the command that made it."""
     kind = "bi-encoder (sentence embeddings)" if model.kind == "bi" else "cross-encoder (reranker)"
     loader = ("from sentence_transformers import SentenceTransformer\nmodel = SentenceTransformer(path)"
               if model.kind == "bi" else
               "from sentence_transformers import CrossEncoder\nmodel = CrossEncoder(path)")
+    if isinstance(model, SparseEncoder):
+        kind = "sparse encoder (SPLADE: vocabulary-sized term weights)"
+        loader = "from sentence_transformers import SparseEncoder\nmodel = SparseEncoder(path)"
     metrics = "\n".join(f"| {k} | {v:.4f} |" for k, v in sorted(info.get("metrics", {}).items()))
     return f"""---
 library_name: sentence-transformers
@@ -119,6 +170,8 @@ def export_model(model: BiEncoder | CrossEncoder, target: str | Path, info: Mapp
     with atomic_dir(target) as tmp:
         if isinstance(model, BiEncoder):
             _save_bi_encoder(model, tmp)
+        elif isinstance(model, SparseEncoder):
+            _save_sparse_encoder(model, tmp)
         else:
             _save_cross_encoder(model, tmp)
         (tmp / "README.md").write_text(model_card(model, info or {}))

@@ -91,6 +91,9 @@ class PairModule(pl.LightningModule):
             raise ValueError(f"module.grad_cache_mini_batch must be > 0, got {grad_cache_mini_batch}")
         if grad_cache_mini_batch and encoder.kind != "bi":
             raise ValueError("module.grad_cache_mini_batch applies to bi-encoders (embedding losses) only")
+        if grad_cache_mini_batch and getattr(encoder, "inference_free", False):
+            raise ValueError("module.grad_cache_mini_batch does not apply to an inference-free sparse encoder "
+                             "(its queries skip the transformer): set it to null")
         if optimizer is not None and not getattr(optimizer, "keywords", {}).get("lr", 1) > 0:
             raise ValueError(f"optimizer.lr (model.lr) must be > 0, got {optimizer.keywords['lr']}")
         self.encoder = encoder
@@ -114,6 +117,7 @@ class PairModule(pl.LightningModule):
         # (None: every step on CPU, where reading is free; every 50 on accelerators) and before a checkpoint
         self.finite_check_every = finite_check_every
         self._nonfinite: Tensor | None = None
+        self._run_steps: int | None = None  # total_steps(), read once
         self._nonfinite_window: tuple[int, int, int, str] = (1, 0, 0, "")  # checked every, step, batch, task
 
     @property
@@ -122,7 +126,13 @@ class PairModule(pl.LightningModule):
 
     def forward(self, inputs: list[dict[str, Tensor]]) -> list[Tensor]:
         """One output per column: embeddings [B, D] (bi) or scores [B] (cross); with `merge_columns`
-        all columns go through the encoder in one call."""
+        all columns go through the encoder in one call. An inference-free sparse encoder reads the first
+        (query) column through its query weights and the others as documents."""
+        if getattr(self.encoder, "inference_free", False):
+            return [self.encoder.query_forward(inputs[0]), *self.encode_columns(inputs[1:])]
+        return self.encode_columns(inputs)
+
+    def encode_columns(self, inputs: list[dict[str, Tensor]]) -> list[Tensor]:
         if self.merge_columns and len(inputs) > 1:
             return list(self.encoder(concat_columns(inputs)).split([len(f["input_ids"]) for f in inputs]))
         return [self.encoder(features) for features in inputs]
@@ -183,6 +193,11 @@ class PairModule(pl.LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         task = batch.task
+        schedule = getattr(self.losses[task], "schedule", None)  # a loss weight that follows the step (SPLADE)
+        if schedule is not None:
+            if self._run_steps is None:
+                self._run_steps = self.total_steps()
+            schedule(self.global_step, self._run_steps)
         if self.automatic_optimization:
             loss = self.compute_loss(task, self(batch.inputs), batch.labels,
                                      guide_outputs=self.guide_outputs(task, batch.inputs))
@@ -193,6 +208,8 @@ class PairModule(pl.LightningModule):
         # the progress bar reads its values each step, which waits for an accelerator: there the loss
         # reaches the loggers only (every trainer.log_every_n_steps)
         self.log("train/loss", loss, prog_bar=loss.device.type == "cpu", batch_size=size)
+        for name, value in getattr(self.losses[task], "stats", {}).items():  # e.g. SPLADE's FLOPS, active dims
+            self.log(f"train/{name}" if not self.multi_task else f"train/{task}/{name}", value, batch_size=size)
         if self.multi_task:
             self.examples_seen[task] += size
             self.log(f"train/{task}/loss", loss, batch_size=size)

@@ -66,6 +66,14 @@ class EncoderView:
     def prompts(self) -> dict[str, str]:
         return getattr(self.encoder, "prompts", None) or {}  # cross-encoders have none
 
+    @property
+    def representation(self) -> str:
+        return representation(self.encoder)
+
+    @property
+    def inference_free(self) -> bool:
+        return getattr(self.encoder, "inference_free", False)
+
 
 class _Prompted(EncoderView):
     """An encoder that puts one of the model's prompts before every text it encodes."""
@@ -85,8 +93,26 @@ def prompt_text(encoder: Encoder, name: str) -> str | None:
 
 def for_role(encoder: Encoder, role: Literal["query", "document"]) -> Encoder:
     """`encoder` for texts in one role: with the model's prompt of that name when it has one (sentence-
-    transformers' names: "query", "document"), else unchanged."""
-    return _Prompted(encoder, role) if prompt_text(encoder, role) is not None else encoder
+    transformers' names: "query", "document"), or when it reads queries its own way (an inference-free sparse
+    encoder), else unchanged."""
+    reads_queries = role == "query" and getattr(encoder, "inference_free", False)
+    return _Prompted(encoder, role) if prompt_text(encoder, role) is not None or reads_queries else encoder
+
+
+def roles_differ(encoder: Encoder) -> bool:
+    """Whether a text encodes differently as a query and as a document."""
+    return prompt_text(encoder, "query") != prompt_text(encoder, "document") or getattr(encoder, "inference_free",
+                                                                                        False)
+
+
+def representation(encoder: Encoder) -> str:
+    """"sparse" for vocabulary-sized term weights (scored by dot product), "dense" for embeddings."""
+    return getattr(encoder, "representation", "dense")
+
+
+def similarity_for(encoder: Encoder, configured: str = "cos") -> str:
+    """The similarity retrieval uses with this encoder: dot product for sparse vectors, else `configured`."""
+    return "dot" if representation(encoder) == "sparse" else configured
 
 
 class Evaluator(Protocol):

@@ -70,8 +70,11 @@ def describe_needs(spec: LossSpec) -> str:
 def compatible_losses(provides: Provides, model_kind: str) -> list[str]:
     names = []
     for path in sorted((CONF_DIR / "loss").glob("*.yaml")):
-        spec = getattr(get_class(OmegaConf.load(path)["_target_"]), "spec", None)
-        if spec is not None and fits(spec, provides, model_kind):
+        cfg = OmegaConf.load(path)
+        spec = getattr(get_class(cfg["_target_"]), "spec", None)
+        if not isinstance(spec, LossSpec):  # a wrapper's spec is its inner loss's (SpladeLoss)
+            spec = build_loss(cfg).spec
+        if fits(spec, provides, model_kind):
             names.append(path.stem)
     return names
 

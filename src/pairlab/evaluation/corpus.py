@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+from torch import Tensor
 
 from pairlab.evaluation.dense import EmbeddingFile, Similarity, faiss_search, search, write_embeddings
 from pairlab.evaluation.retrieval import exact_search, ir_metrics, run_from_search
+from pairlab.evaluation.sparse import SparseIndex
 from pairlab.io.corpus import count_rows, iter_texts
-from pairlab.protocols import Encoder, for_role
+from pairlab.protocols import Encoder, for_role, representation, similarity_for
 
 Run = dict[str, dict[str, float]]
 
@@ -54,8 +56,16 @@ def ids_at(corpus: Path, indices: Iterable[int]) -> dict[int, str]:
 
 def retrieve(encoder: Encoder, queries: Mapping[str, str], corpus: Path, folder: Path, top_k: int = 1000,
              similarity: Similarity = "cos", index: Literal["exact", "faiss"] = "exact",
-             faiss: Mapping | None = None, batch_size: int = 64, hint: str | None = None) -> tuple[Run, EmbeddingFile]:
-    """Each query's top `top_k` corpus documents by embedding similarity: a run {qid: {doc id: score}}."""
+             faiss: Mapping | None = None, batch_size: int = 64,
+             hint: str | None = None) -> tuple[Run, EmbeddingFile | None]:
+    """Each query's top `top_k` corpus documents by embedding similarity: a run {qid: {doc id: score}}. A sparse
+    encoder's documents go into a `SparseIndex` instead (exact dot products; nothing cached on disk)."""
+    if representation(encoder) == "sparse":
+        sparse_index = SparseIndex.build(for_role(encoder, "document"), (text for _, text in iter_texts(corpus, hint)),
+                                   batch_size=batch_size, total=count_rows(corpus))
+        query_vectors = for_role(encoder, "query").encode(list(queries.values()), batch_size=batch_size)
+        scores, indices = sparse_index.search(query_vectors, top_k)
+        return run_for(queries, corpus, scores, indices), None
     embeddings = corpus_embeddings(encoder, corpus, folder, batch_size, hint)
     query_emb = for_role(encoder, "query").encode(list(queries.values()), batch_size=batch_size)
     if index == "exact":
@@ -64,10 +74,14 @@ def retrieve(encoder: Encoder, queries: Mapping[str, str], corpus: Path, folder:
         scores, indices = faiss_search(query_emb, embeddings, top_k, similarity, **dict(faiss or {}))
     else:
         raise ValueError(f"index={index!r} is unknown: use exact or faiss")
+    return run_for(queries, corpus, scores, indices), embeddings
+
+
+def run_for(queries: Mapping[str, str], corpus: Path, scores: Tensor, indices: Tensor) -> Run:
+    """{qid: {doc id: score}} from top-k rows of corpus row indices (-1: none)."""
     ids = ids_at(corpus, indices[indices >= 0].unique().tolist())
-    run = {qid: {ids[i]: s for i, s in zip(row_idx, row_scores, strict=True) if i >= 0}
-           for qid, row_idx, row_scores in zip(queries, indices.tolist(), scores.tolist(), strict=True)}
-    return run, embeddings
+    return {qid: {ids[i]: s for i, s in zip(row_idx, row_scores, strict=True) if i >= 0}
+            for qid, row_idx, row_scores in zip(queries, indices.tolist(), scores.tolist(), strict=True)}
 
 
 def rerank(cross_encoder: Encoder, run: Run, queries: Mapping[str, str], corpus: Path, depth: int,
@@ -102,9 +116,16 @@ class CorpusRetrievalEvaluator:
     def __call__(self, encoder: Encoder) -> dict[str, float]:
         if encoder.kind != "bi":
             raise ValueError("corpus retrieval needs a bi-encoder (cross-encoders re-rank: use dev.run)")
+        if representation(encoder) == "sparse":
+            index = SparseIndex.build(for_role(encoder, "document"), self.corpus, batch_size=self.batch_size)
+            queries = for_role(encoder, "query").encode(self.queries, batch_size=self.batch_size)
+            scores, indices = index.search(queries, max(self.k_values))
+            run = run_from_search(self.query_ids, self.corpus_ids, scores, indices)
+            return ir_metrics(run, self.qrels, self.k_values, self.measures)
         corpus = for_role(encoder, "document").encode(self.corpus, batch_size=self.batch_size)
         queries = for_role(encoder, "query").encode(self.queries, batch_size=self.batch_size)
         with torch.no_grad():
-            scores, indices = exact_search(queries, corpus, max(self.k_values), similarity=self.similarity)
+            scores, indices = exact_search(queries, corpus, max(self.k_values),
+                                           similarity=similarity_for(encoder, self.similarity))
         run = run_from_search(self.query_ids, self.corpus_ids, scores, indices)
         return ir_metrics(run, self.qrels, self.k_values, self.measures)

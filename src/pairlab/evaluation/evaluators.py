@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from pairlab.evaluation.classification import pair_classification_metrics
 from pairlab.evaluation.retrieval import exact_search, ir_metrics, run_from_search
-from pairlab.protocols import Encoder, for_role, prompt_text
+from pairlab.protocols import Encoder, for_role, roles_differ, similarity_for
 
 RETRIEVAL_METRICS = ("mrr@10", "ndcg@10", "recall@1", "recall@10", "recall@100", "map@100")
 
@@ -42,12 +42,12 @@ class DuplicatesEvaluator:
         queries and first texts of pairs with the query prompt, corpus and second texts with the document one."""
         embeddings = for_role(encoder, "document").encode(self.corpus, batch_size=self.batch_size)
         as_queries = (for_role(encoder, "query").encode(self.corpus, batch_size=self.batch_size)
-                      if prompt_text(encoder, "query") != prompt_text(encoder, "document") else embeddings)
+                      if roles_differ(encoder) else embeddings)
         metrics: dict[str, float] = {}
         if self.qrels:
             query_rows = torch.tensor([int(q) for q in self.qrels])
             scores, indices = exact_search(as_queries[query_rows], embeddings, top_k=min(100, len(self.corpus)),
-                                           exclude=query_rows)
+                                           exclude=query_rows, similarity=similarity_for(encoder))
             corpus_ids = [str(i) for i in range(len(self.corpus))]
             run = run_from_search([str(i) for i in query_rows.tolist()], corpus_ids, scores, indices)
             found = ir_metrics(run, self.qrels, k_values=(1, 10, 100))

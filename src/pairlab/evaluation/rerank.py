@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from pairlab.evaluation.retrieval import ir_metrics
-from pairlab.protocols import Encoder, for_role
+from pairlab.protocols import Encoder, for_role, similarity_for
 
 
 class RerankEvaluator:
@@ -51,10 +51,10 @@ class RerankEvaluator:
             qids = list(self.queries)
             texts = sorted({t for _, _, t in pairs})
             row = {t: i for i, t in enumerate(texts)}
-            q_emb = F.normalize(for_role(encoder, "query").encode([self.queries[q] for q in qids],
-                                                                  batch_size=self.batch_size).float(), dim=-1)
-            p_emb = F.normalize(for_role(encoder, "document").encode(texts, batch_size=self.batch_size).float(),
-                                dim=-1)
+            q_emb = for_role(encoder, "query").encode([self.queries[q] for q in qids], batch_size=self.batch_size)
+            p_emb = for_role(encoder, "document").encode(texts, batch_size=self.batch_size)
+            if similarity_for(encoder) == "cos":
+                q_emb, p_emb = F.normalize(q_emb.float(), dim=-1), F.normalize(p_emb.float(), dim=-1)
             q_index = {q: i for i, q in enumerate(qids)}
             scores = (q_emb[[q_index[q] for q, _, _ in pairs]] * p_emb[[row[t] for _, _, t in pairs]]).sum(-1)
         else:

@@ -4,7 +4,8 @@
 cross-encoder: logits [B] per candidate column). The math matches the sentence-transformers
 loss of the same name, so published hyperparameters carry over. The cross-encoder losses live in
 `pairlab.losses.cross` (three of their names repeat bi-encoder ones), the learning-to-rank losses over a
-query's candidate list in `pairlab.losses.listwise`.
+query's candidate list in `pairlab.losses.listwise`, the sparse retrievers' FLOPS regularization in
+`pairlab.losses.sparse`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from pairlab.losses import cross, listwise
+from pairlab.losses import cross, listwise, sparse
 from pairlab.losses.contrastive import ContrastiveLoss, CoSENTLoss, OnlineContrastiveLoss
 from pairlab.losses.cross import BinaryCrossEntropyLoss, CrossEntropyLoss
-from pairlab.losses.distillation import MarginMSELoss, MSELoss
+from pairlab.losses.distillation import DistillKLDivLoss, MarginMSELoss, MSELoss
 from pairlab.losses.matryoshka import EmbeddingLoss, Matryoshka
 from pairlab.losses.ranking import MultipleNegativesRankingLoss, MultipleNegativesSymmetricRankingLoss
 from pairlab.losses.spec import LossSpec
@@ -33,7 +34,7 @@ def build_loss(cfg: Mapping[str, Any]) -> nn.Module:
         raise ValueError(f"a loss config needs a _target_ (e.g. pairlab.losses.MultipleNegativesRankingLoss), "
                          f"got keys {sorted(params)}")
     loss = instantiate(params)
-    if not isinstance(getattr(type(loss), "spec", None), LossSpec):
+    if not isinstance(getattr(loss, "spec", None), LossSpec):
         raise TypeError(f"{params['_target_']} is not a pairlab loss (it has no `spec: LossSpec`)")
     return loss
 
@@ -43,6 +44,7 @@ __all__ = [
     "CoSENTLoss",
     "ContrastiveLoss",
     "CrossEntropyLoss",
+    "DistillKLDivLoss",
     "EmbeddingLoss",
     "LossSpec",
     "MSELoss",
@@ -55,4 +57,5 @@ __all__ = [
     "build_loss",
     "cross",
     "listwise",
+    "sparse",
 ]

@@ -73,3 +73,40 @@ class MSELoss(EmbeddingLoss):
                                  f"{tuple(teacher.shape)} differ in shape")
             losses.append(F.mse_loss(student, teacher))
         return torch.stack(losses).mean()
+
+
+class DistillKLDivLoss(EmbeddingLoss):
+    """ST's DistillKLDivLoss: KL divergence (batch mean) from the teacher's softmax over a query's candidates to
+    the student's, each score divided by its temperature, times the student temperature squared (so gradients
+    keep their scale as the temperature changes).
+
+    outputs: query, then N >= 2 candidate embeddings [B, D]. labels: teacher scores [B, N].
+    temperature: both temperatures (student_temperature / teacher_temperature override one side).
+    """
+
+    spec: ClassVar[LossSpec] = LossSpec(model="bi", min_columns=3, max_columns=None, label="scores")
+
+    def __init__(self, similarity: Similarity = "dot", temperature: float = 1.0,
+                 student_temperature: float | None = None, teacher_temperature: float | None = None,
+                 matryoshka: Mapping | None = None) -> None:
+        super().__init__(matryoshka)
+        self.student_temperature = student_temperature or temperature
+        self.teacher_temperature = teacher_temperature or temperature
+        if not (self.student_temperature > 0 and self.teacher_temperature > 0):
+            raise ValueError("loss.temperature (and student / teacher temperatures) must be > 0")
+        self.similarity = similarity
+        self.sim = pick(PAIRWISE_SIMILARITY, similarity, "similarity")
+
+    def forward(self, outputs: list[Tensor], labels: Tensor | None) -> Tensor:
+        query, candidates = outputs[0], outputs[1:]
+        if labels is None or labels.shape != (len(query), len(candidates)):
+            raise ValueError(f"DistillKLDivLoss needs teacher scores [batch, {len(candidates)}] (one per candidate "
+                             f"column), got {None if labels is None else tuple(labels.shape)}")
+        student = torch.stack([self.sim(query, c) for c in candidates], dim=1) / self.student_temperature
+        teacher = torch.softmax(labels.detach().to(student.dtype) / self.teacher_temperature, dim=1)
+        kl = F.kl_div(torch.log_softmax(student, dim=1), teacher, reduction="batchmean")
+        return kl * self.student_temperature ** 2
+
+    def extra_repr(self) -> str:
+        return (f"similarity={self.similarity!r}, student_temperature={self.student_temperature}, "
+                f"teacher_temperature={self.teacher_temperature}")

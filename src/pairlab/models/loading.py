@@ -12,14 +12,14 @@ from pairlab.models.bi_encoder import BiEncoder
 from pairlab.models.cross_encoder import CrossEncoder
 from pairlab.models.hub import resolve_model_path
 from pairlab.models.llm_reranker import LLMReranker
+from pairlab.models.sparse_encoder import SparseEncoder
 
 
 def detect_kind(path: str) -> str:
     """"cross" for sequence-classification models and sentence-transformers CrossEncoder folders (an LLM
     reranker's), "bi" for other sentence-transformers folders and plain encoders."""
     folder = Path(path)
-    st_config = folder / "config_sentence_transformers.json"
-    if st_config.is_file() and json.loads(st_config.read_text()).get("model_type") == "CrossEncoder":
+    if model_type(folder) == "CrossEncoder":
         return "cross"
     if (folder / "modules.json").is_file():
         return "bi"
@@ -27,6 +27,12 @@ def detect_kind(path: str) -> str:
         return "cross" if any("ForSequenceClassification" in a for a in architectures(folder)) else "bi"
     raise ConfigError(f"model.name={path!r}: cannot tell a bi- from a cross-encoder (no modules.json or "
                       "config.json there); set eval.model_kind=bi or eval.model_kind=cross")
+
+
+def model_type(folder: Path) -> str | None:
+    """The sentence-transformers class a folder was saved as (SentenceTransformer, CrossEncoder, SparseEncoder)."""
+    st_config = folder / "config_sentence_transformers.json"
+    return json.loads(st_config.read_text()).get("model_type") if st_config.is_file() else None
 
 
 def architectures(folder: Path) -> list[str]:
@@ -51,7 +57,9 @@ def load_encoder(name: str, kind: str | None, max_length: int | None = None,
     if kind not in ("bi", "cross"):
         raise ConfigError(f"eval.model_kind={kind!r} is unknown: use bi or cross")
     try:
-        if kind == "bi":
+        if kind == "bi" and model_type(Path(path)) == "SparseEncoder":
+            encoder = SparseEncoder.from_pretrained(path, max_length=max_length)
+        elif kind == "bi":
             encoder = BiEncoder.from_pretrained(path, max_length=max_length)
         elif any(a.endswith("ForCausalLM") for a in architectures(Path(path))):
             encoder = LLMReranker.from_pretrained(path, max_length=max_length)
