@@ -9,6 +9,7 @@ loads with raw logits (identity activation), the same scores pairlab computes.
 from __future__ import annotations
 
 import json
+import string
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pairlab.models import BiEncoder, CrossEncoder
 from pairlab.models.bi_encoder import POOLING_KEYS
 from pairlab.models.llm_reranker import LLMReranker
 from pairlab.models.lora import backbone, merged
+from pairlab.models.multi_vector_encoder import MARKERS, MultiVectorEncoder
 from pairlab.models.sparse_encoder import SparseEncoder
 
 
@@ -125,6 +127,45 @@ def _save_sparse_encoder(model: SparseEncoder, folder: Path) -> None:
     _write_json(folder / "config_sentence_transformers.json", config)
 
 
+def _save_multi_vector_encoder(model: MultiVectorEncoder, folder: Path) -> None:
+    """sentence-transformers 6's MultiVectorEncoder layout: Transformer (query / document lengths, [MASK] query
+    expansion), Dense projection, MultiVectorMask (punctuation skipped on documents), Normalize; the markers as
+    the query / document prompts."""
+    from safetensors.torch import save_file
+
+    columns = model.column_tokenizer
+    _save_transformer(model, folder)
+    _write_json(folder / "sentence_bert_config.json", {
+        "transformer_task": "feature-extraction",
+        "modality_config": {"text": {"method": "forward", "method_output_name": "last_hidden_state"}},
+        "module_output_name": "token_embeddings", "query_length": columns.query_length,
+        "document_length": columns.document_length,
+        "query_expansion": {"strategy": "fixed", "attend": columns.attend_expansion, "token": None,
+                            "length": columns.query_length}})
+    for name in ("1_Dense", "2_MultiVectorMask", "3_Normalize"):
+        (folder / name).mkdir()
+    _write_json(folder / "1_Dense" / "config.json", {
+        "in_features": model.projection.in_features, "out_features": model.dim, "bias": False,
+        "activation_function": "torch.nn.modules.linear.Identity", "module_input_name": "token_embeddings",
+        "module_output_name": "token_embeddings"})
+    save_file({"linear.weight": model.projection.weight.detach().float().contiguous().cpu()},
+              str(folder / "1_Dense" / "model.safetensors"))
+    _write_json(folder / "2_MultiVectorMask" / "config.json", {
+        "skiplist_words": list(string.punctuation), "skiplist_tasks": ["document"], "keep_only_token_ids": None})
+    _write_json(folder / "3_Normalize" / "config.json",
+                {"module_input_name": "token_embeddings", "module_output_name": "token_embeddings"})
+    base = "sentence_transformers.base.modules"
+    _write_json(folder / "modules.json", [
+        {"idx": 0, "name": "0", "path": "", "type": f"{base}.transformer.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Dense", "type": f"{base}.dense.Dense"},
+        {"idx": 2, "name": "2", "path": "2_MultiVectorMask",
+         "type": "sentence_transformers.multi_vector_encoder.modules.multi_vector_mask.MultiVectorMask"},
+        {"idx": 3, "name": "3", "path": "3_Normalize", "type": f"{base}.normalize.Normalize"}])
+    _write_json(folder / "config_sentence_transformers.json", {
+        "model_type": "MultiVectorEncoder", "similarity_fn_name": "maxsim", "prompts": dict(MARKERS),
+        "default_prompt_name": None})
+
+
 def model_card(model: BiEncoder | CrossEncoder, info: Mapping) -> str:
     """README.md: what was trained, on what, how well, and the command that made it."""
     kind = "bi-encoder (sentence embeddings)" if model.kind == "bi" else "cross-encoder (reranker)"
@@ -134,6 +175,9 @@ def model_card(model: BiEncoder | CrossEncoder, info: Mapping) -> str:
     if isinstance(model, SparseEncoder):
         kind = "sparse encoder (SPLADE: vocabulary-sized term weights)"
         loader = "from sentence_transformers import SparseEncoder\nmodel = SparseEncoder(path)"
+    if isinstance(model, MultiVectorEncoder):
+        kind = "multi-vector encoder (ColBERT: one vector per token, MaxSim scoring)"
+        loader = "from sentence_transformers import MultiVectorEncoder\nmodel = MultiVectorEncoder(path)"
     metrics = "\n".join(f"| {k} | {v:.4f} |" for k, v in sorted(info.get("metrics", {}).items()))
     return f"""---
 library_name: sentence-transformers
@@ -172,6 +216,8 @@ def export_model(model: BiEncoder | CrossEncoder, target: str | Path, info: Mapp
             _save_bi_encoder(model, tmp)
         elif isinstance(model, SparseEncoder):
             _save_sparse_encoder(model, tmp)
+        elif isinstance(model, MultiVectorEncoder):
+            _save_multi_vector_encoder(model, tmp)
         else:
             _save_cross_encoder(model, tmp)
         (tmp / "README.md").write_text(model_card(model, info or {}))

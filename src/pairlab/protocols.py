@@ -95,24 +95,27 @@ def for_role(encoder: Encoder, role: Literal["query", "document"]) -> Encoder:
     """`encoder` for texts in one role: with the model's prompt of that name when it has one (sentence-
     transformers' names: "query", "document"), or when it reads queries its own way (an inference-free sparse
     encoder), else unchanged."""
-    reads_queries = role == "query" and getattr(encoder, "inference_free", False)
+    reads_queries = role == "query" and (getattr(encoder, "inference_free", False)
+                                         or representation(encoder) == "multi")
     return _Prompted(encoder, role) if prompt_text(encoder, role) is not None or reads_queries else encoder
 
 
 def roles_differ(encoder: Encoder) -> bool:
     """Whether a text encodes differently as a query and as a document."""
-    return prompt_text(encoder, "query") != prompt_text(encoder, "document") or getattr(encoder, "inference_free",
-                                                                                        False)
+    return (prompt_text(encoder, "query") != prompt_text(encoder, "document")
+            or getattr(encoder, "inference_free", False) or representation(encoder) == "multi")
 
 
 def representation(encoder: Encoder) -> str:
-    """"sparse" for vocabulary-sized term weights (scored by dot product), "dense" for embeddings."""
+    """"sparse" for vocabulary-sized term weights (scored by dot product), "multi" for token vectors (MaxSim),
+    "dense" for embeddings."""
     return getattr(encoder, "representation", "dense")
 
 
 def similarity_for(encoder: Encoder, configured: str = "cos") -> str:
-    """The similarity retrieval uses with this encoder: dot product for sparse vectors, else `configured`."""
-    return "dot" if representation(encoder) == "sparse" else configured
+    """The similarity retrieval uses with this encoder: dot product for sparse vectors, MaxSim for token
+    vectors, else `configured`."""
+    return {"sparse": "dot", "multi": "maxsim"}.get(representation(encoder), configured)
 
 
 class Evaluator(Protocol):

@@ -99,8 +99,8 @@ def embeddings_folder(cfg: DictConfig, encoder: BiEncoder, corpus: Path, model_p
     """Where the corpus embeddings live: a cache entry keyed by model and corpus versions, or the run dir."""
     if cfg.eval.cache_dir is None:
         return Path(cfg.paths.output_dir) / "corpus_embeddings"
-    key = cache_key(folder_fingerprint(Path(model_path)), fingerprint(corpus), encoder.max_length, encoder.pooling,
-                    encoder.normalize, precision)
+    key = cache_key(folder_fingerprint(Path(model_path)), fingerprint(corpus), encoder.max_length,
+                    getattr(encoder, "pooling", None), encoder.normalize, precision)
     return Path(cfg.eval.cache_dir) / key
 
 
@@ -120,9 +120,10 @@ def evaluate_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, dic
     precision = checked(lambda: resolve_precision(ev.precision, device))
     folder = embeddings_folder(cfg, encoder, corpus, model_path, precision)
     with inference_precision(ev.precision, device):
-        run, _ = retrieve(encoder, queries, corpus, folder, top_k=ev.top_k, similarity=ev.similarity,
-                          index=ev.index, faiss=ev.faiss, batch_size=ev.batch_size, hint="eval.corpus")
-    print(f"[pairlab] corpus embeddings: {folder}")
+        run, embeddings = retrieve(encoder, queries, corpus, folder, top_k=ev.top_k, similarity=ev.similarity,
+                                   index=ev.index, faiss=ev.faiss, batch_size=ev.batch_size, hint="eval.corpus")
+    if embeddings is not None:
+        print(f"[pairlab] corpus embeddings: {folder}")
     metrics: dict[str, float] = {}
     if ev.rerank.model is not None:
         first = ir_metrics(run, qrels, tuple(ev.k_values), tuple(ev.metrics))

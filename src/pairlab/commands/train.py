@@ -176,7 +176,8 @@ def run(cfg: DictConfig) -> float | None:
     datamodule.collator = Collator(encoder.tokenizer, encoder.max_length, encoder.kind, in_batch_negatives=pairing,
                                    prompts={name: column_prompts(task) for name, task in tasks.items()
                                             if task.data.prompts},
-                                   pair_tokenizer=getattr(encoder, "prompt_tokenizer", None))
+                                   pair_tokenizer=getattr(encoder, "prompt_tokenizer", None),
+                                   column_tokenizer=getattr(encoder, "column_tokenizer", None))
     if encoder.kind == "bi":  # the evaluators and the export use the columns' prompts by name
         encoder.prompts.update(named_prompts(tasks))
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)

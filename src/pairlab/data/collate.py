@@ -28,6 +28,8 @@ class Collator:
     prompts: per task, the prompt put before each column's texts ("" for none), in column order.
     pair_tokenizer: tokenizes (queries, candidates) in the model's own way (an LLM reranker's prompt
     template, `LLMReranker.prompt_tokenizer`) instead of as tokenizer text pairs.
+    column_tokenizer: tokenizes a bi-encoder column as queries (the first column) or documents, in the model's
+    own way (a multi-vector encoder's markers and query fill, `MultiVectorEncoder.column_tokenizer`).
     """
 
     tokenizer: PreTrainedTokenizerBase
@@ -36,13 +38,16 @@ class Collator:
     in_batch_negatives: Mapping[str, int | None] = field(default_factory=dict)
     prompts: Mapping[str, Sequence[str]] = field(default_factory=dict)
     pair_tokenizer: Callable[[list[str], list[str]], dict[str, Tensor]] | None = None
+    column_tokenizer: Callable[[list[str], bool], dict[str, Tensor]] | None = None
 
     def __call__(self, task: str, examples: list[Example]) -> Batch:
         columns = list(zip(*(ex.texts for ex in examples), strict=True))
         if task in self.prompts:
             columns = [tuple(prompt + text for text in column) if prompt else column
                        for prompt, column in zip(self.prompts[task], columns, strict=True)]
-        if self.kind == "bi":
+        if self.kind == "bi" and self.column_tokenizer is not None:
+            inputs = [self.column_tokenizer(list(col), i == 0) for i, col in enumerate(columns)]
+        elif self.kind == "bi":
             inputs = [self._tokenize(list(col)) for col in columns]
         else:
             queries, candidates = list(columns[0]), [list(col) for col in columns[1:]]

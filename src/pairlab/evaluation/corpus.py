@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from pairlab.evaluation.dense import EmbeddingFile, Similarity, faiss_search, search, write_embeddings
+from pairlab.evaluation.multi_vector import maxsim_search
 from pairlab.evaluation.retrieval import exact_search, ir_metrics, run_from_search
 from pairlab.evaluation.sparse import SparseIndex
 from pairlab.io.corpus import count_rows, iter_texts
@@ -59,12 +60,19 @@ def retrieve(encoder: Encoder, queries: Mapping[str, str], corpus: Path, folder:
              faiss: Mapping | None = None, batch_size: int = 64,
              hint: str | None = None) -> tuple[Run, EmbeddingFile | None]:
     """Each query's top `top_k` corpus documents by embedding similarity: a run {qid: {doc id: score}}. A sparse
-    encoder's documents go into a `SparseIndex` instead (exact dot products; nothing cached on disk)."""
+    encoder's documents go into a `SparseIndex` instead (exact dot products), a multi-vector encoder's are scored
+    by exact MaxSim window by window (nothing cached on disk for either)."""
     if representation(encoder) == "sparse":
         sparse_index = SparseIndex.build(for_role(encoder, "document"), (text for _, text in iter_texts(corpus, hint)),
                                    batch_size=batch_size, total=count_rows(corpus))
         query_vectors = for_role(encoder, "query").encode(list(queries.values()), batch_size=batch_size)
         scores, indices = sparse_index.search(query_vectors, top_k)
+        return run_for(queries, corpus, scores, indices), None
+    if representation(encoder) == "multi":  # token vectors: exact MaxSim, a window of the corpus at a time
+        query_vectors = for_role(encoder, "query").encode(list(queries.values()), batch_size=batch_size)
+        scores, indices = maxsim_search(for_role(encoder, "document"), query_vectors,
+                                        (text for _, text in iter_texts(corpus, hint)), top_k, batch_size=batch_size,
+                                        total=count_rows(corpus))
         return run_for(queries, corpus, scores, indices), None
     embeddings = corpus_embeddings(encoder, corpus, folder, batch_size, hint)
     query_emb = for_role(encoder, "query").encode(list(queries.values()), batch_size=batch_size)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from pairlab.evaluation.classification import pair_classification_metrics
 from pairlab.evaluation.retrieval import exact_search, ir_metrics, run_from_search
 from pairlab.protocols import Encoder, for_role, roles_differ, similarity_for
+from pairlab.scoring import pairwise_maxsim
 
 RETRIEVAL_METRICS = ("mrr@10", "ndcg@10", "recall@1", "recall@10", "recall@100", "map@100")
 
@@ -55,9 +56,10 @@ class DuplicatesEvaluator:
         if self.labelled:
             a = as_queries[[self.index[x] for x, _, _ in self.labelled]]
             b = embeddings[[self.index[y] for _, y, _ in self.labelled]]
-            cos = F.cosine_similarity(a, b, dim=-1)
+            pair_scores = (pairwise_maxsim(a, b) if similarity_for(encoder) == "maxsim"
+                           else F.cosine_similarity(a, b, dim=-1))
             labels = torch.tensor([label for _, _, label in self.labelled])
-            metrics.update(pair_classification_metrics(cos.numpy(), labels.numpy()))
+            metrics.update(pair_classification_metrics(pair_scores.numpy(), labels.numpy()))
         return metrics
 
 

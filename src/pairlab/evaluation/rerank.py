@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from pairlab.evaluation.retrieval import ir_metrics
 from pairlab.protocols import Encoder, for_role, similarity_for
+from pairlab.scoring import pairwise_maxsim
 
 
 class RerankEvaluator:
@@ -56,7 +57,9 @@ class RerankEvaluator:
             if similarity_for(encoder) == "cos":
                 q_emb, p_emb = F.normalize(q_emb.float(), dim=-1), F.normalize(p_emb.float(), dim=-1)
             q_index = {q: i for i, q in enumerate(qids)}
-            scores = (q_emb[[q_index[q] for q, _, _ in pairs]] * p_emb[[row[t] for _, _, t in pairs]]).sum(-1)
+            q_rows, p_rows = q_emb[[q_index[q] for q, _, _ in pairs]], p_emb[[row[t] for _, _, t in pairs]]
+            scores = (pairwise_maxsim(q_rows, p_rows) if similarity_for(encoder) == "maxsim"
+                      else (q_rows * p_rows).sum(-1))
         else:
             raise ValueError(f"encoder.kind must be 'bi' or 'cross', got {encoder.kind!r}")
         run: dict[str, dict[str, float]] = {}

@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from ir_measures import AP, RR, P, R, nDCG
 from torch import Tensor
 
+from pairlab.scoring import maxsim_blocks
+
 TREC_EVAL = ir_measures.pytrec_eval  # trec_eval's own code, for every measure
 CUT_MEASURES = {"ndcg": nDCG, "recall": R, "map": AP, "precision": P}
 """pairlab's names for trec_eval's ndcg_cut.k, recall.k, map_cut.k and P.k; `mrr@k` is recip_rank on the top k."""
@@ -90,9 +92,10 @@ def exact_search(
     top_k: int,
     exclude: Tensor | None = None,
     chunk_size: int = 1024,
-    similarity: Literal["cos", "dot"] = "cos",
+    similarity: Literal["cos", "dot", "maxsim"] = "cos",
 ) -> tuple[Tensor, Tensor]:
-    """Exact top-k search of ``query_emb`` [Q, D] against ``corpus_emb`` [N, D].
+    """Exact top-k search of ``query_emb`` [Q, D] against ``corpus_emb`` [N, D] (with ``similarity="maxsim"``:
+    token vectors [Q, S, D] and [N, T, D], scored by ``scoring.maxsim``).
 
     Returns ``(scores, indices)``, both [Q, k] on the query device, sorted by score descending with
     ties broken by the lower corpus index. Scores are computed in at least float32, ``chunk_size``
@@ -100,10 +103,12 @@ def exact_search(
     ``exclude`` ([Q] corpus indices, -1 for none) removes one corpus entry per query, e.g. the query
     itself. k = min(top_k, N), or min(top_k, N - 1) when ``exclude`` is given.
     """
-    if query_emb.ndim != 2 or corpus_emb.ndim != 2 or query_emb.shape[1] != corpus_emb.shape[1]:
-        raise ValueError(f"expected [Q, D] and [N, D] embeddings, got {query_emb.shape}, {corpus_emb.shape}")
-    if similarity not in ("cos", "dot"):
-        raise ValueError(f"similarity must be 'cos' or 'dot', got {similarity!r}")
+    rank = 3 if similarity == "maxsim" else 2
+    if query_emb.ndim != rank or corpus_emb.ndim != rank or query_emb.shape[-1] != corpus_emb.shape[-1]:
+        raise ValueError(f"expected {'[Q, S, D] and [N, T, D] token vectors' if rank == 3 else '[Q, D] and [N, D]'} "
+                         f"embeddings, got {query_emb.shape}, {corpus_emb.shape}")
+    if similarity not in ("cos", "dot", "maxsim"):
+        raise ValueError(f"similarity must be 'cos', 'dot' or 'maxsim', got {similarity!r}")
     if top_k < 1 or chunk_size < 1:
         raise ValueError(f"top_k and chunk_size must be >= 1, got {top_k} and {chunk_size}")
     n_corpus = corpus_emb.shape[0]
@@ -122,8 +127,11 @@ def exact_search(
     if similarity == "cos":
         queries, corpus = F.normalize(queries, dim=-1), F.normalize(corpus, dim=-1)
     all_scores, all_indices = [], []
+    if similarity == "maxsim":
+        chunk_size = min(chunk_size, 16)  # [chunk, block, S, T] products
     for start in range(0, queries.shape[0], chunk_size):
-        scores = queries[start : start + chunk_size] @ corpus.T
+        chunk = queries[start : start + chunk_size]
+        scores = maxsim_blocks(chunk, corpus) if similarity == "maxsim" else chunk @ corpus.T
         if exclude is not None:
             ex = exclude[start : start + chunk_size]
             rows = torch.nonzero(ex >= 0).squeeze(1)

@@ -15,7 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-Similarity = Literal["cos", "dot"]
+from pairlab.scoring import maxsim, pairwise_maxsim
+
+Similarity = Literal["cos", "dot", "maxsim"]
 Distance = Literal["cosine", "euclidean", "manhattan"]
 PairFn = Callable[[Tensor, Tensor], Tensor]
 _T = TypeVar("_T")
@@ -41,8 +43,9 @@ def pairwise_dot_score(a: Tensor, b: Tensor) -> Tensor:
     return (a * b).sum(dim=-1)
 
 
-SIMILARITY: dict[str, PairFn] = {"cos": cos_sim, "dot": dot_score}
-PAIRWISE_SIMILARITY: dict[str, PairFn] = {"cos": pairwise_cos_sim, "dot": pairwise_dot_score}
+SIMILARITY: dict[str, PairFn] = {"cos": cos_sim, "dot": dot_score, "maxsim": maxsim}
+PAIRWISE_SIMILARITY: dict[str, PairFn] = {"cos": pairwise_cos_sim, "dot": pairwise_dot_score,
+                                          "maxsim": pairwise_maxsim}
 
 # ST `SiameseDistanceMetric` (ContrastiveLoss, OnlineContrastiveLoss).
 SIAMESE_DISTANCE: dict[str, PairFn] = {

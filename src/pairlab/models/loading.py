@@ -12,6 +12,7 @@ from pairlab.models.bi_encoder import BiEncoder
 from pairlab.models.cross_encoder import CrossEncoder
 from pairlab.models.hub import resolve_model_path
 from pairlab.models.llm_reranker import LLMReranker
+from pairlab.models.multi_vector_encoder import MultiVectorEncoder
 from pairlab.models.sparse_encoder import SparseEncoder
 
 
@@ -33,6 +34,12 @@ def model_type(folder: Path) -> str | None:
     """The sentence-transformers class a folder was saved as (SentenceTransformer, CrossEncoder, SparseEncoder)."""
     st_config = folder / "config_sentence_transformers.json"
     return json.loads(st_config.read_text()).get("model_type") if st_config.is_file() else None
+
+
+def read_lengths(folder: Path) -> dict[str, int]:
+    """A multi-vector folder's query and document lengths (its Transformer's config)."""
+    config = json.loads((folder / "sentence_bert_config.json").read_text())
+    return {k: config[k] for k in ("query_length", "document_length") if config.get(k)}
 
 
 def architectures(folder: Path) -> list[str]:
@@ -59,6 +66,8 @@ def load_encoder(name: str, kind: str | None, max_length: int | None = None,
     try:
         if kind == "bi" and model_type(Path(path)) == "SparseEncoder":
             encoder = SparseEncoder.from_pretrained(path, max_length=max_length)
+        elif kind == "bi" and model_type(Path(path)) == "MultiVectorEncoder":
+            encoder = MultiVectorEncoder.from_pretrained(path, **read_lengths(Path(path)))
         elif kind == "bi":
             encoder = BiEncoder.from_pretrained(path, max_length=max_length)
         elif any(a.endswith("ForCausalLM") for a in architectures(Path(path))):
