@@ -103,6 +103,27 @@ def test_a_pairs_file_with_duplicate_anchors_keeps_every_positive_out(tmp_path):
     assert {r["anchor"] for r in mined} == {a for a, _ in rows} and summary["anchors"] == 5
 
 
+@pytest.mark.parametrize("kind", ["sparse", "multi-vector"])
+def test_sparse_and_multi_vector_encoders_mine(tmp_path, kind):
+    from pairlab.export import export_model
+    from pairlab.models import MultiVectorEncoder, SparseEncoder
+
+    size = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
+    model = (SparseEncoder.random_init(size, max_length=64) if kind == "sparse"
+             else MultiVectorEncoder.random_init(size, dim=16, query_length=16, document_length=48))
+    folder = export_model(model, tmp_path / "model")
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [("how do i cook rice", "boil rice in water"), ("how do i bake bread", "knead the dough"),
+            ("best way to learn piano", "practice scales daily"), ("how do i cook pasta", "boil pasta in water")]
+    pairs.write_text("".join(json.dumps({"anchor": a, "positive": p}) + "\n" for a, p in rows))
+    summary, mined = run_mine(tmp_path, kind, [f"model.name={folder}", f"mine.source={pairs}", "mine.num_negatives=2",
+                                               "mine.format=n-tuple-scores"])
+    assert summary["anchors"] == 4 and mined
+    for row in mined:
+        negatives = {row["negative_1"], row["negative_2"]}
+        assert row["positive"] not in negatives and row["scores"][1] >= row["scores"][2]
+
+
 def test_faiss_index_mines_the_same_negatives(tmp_path, tiny_bi):
     from pairlab.export import export_model
 

@@ -1,11 +1,12 @@
 """Hard-negative mining with sentence-transformers' `mine_hard_negatives` semantics, at memory flat in corpus size.
 
-For every distinct anchor, the bi-encoder retrieves the top `range_max + max_positives` corpus texts; known
-positives of the anchor are removed, then the false-negative filters (`absolute_margin`, `relative_margin`,
-`max_score`, `min_score`; on cross-encoder scores when one rescores), then the first `range_min` survivors,
-and `num_negatives` are taken from the top or at random. The corpus (file rows, then the positives; each
-distinct text once) is hashed and encoded in streaming passes: memory holds 8 bytes a corpus text plus the
-candidates, and the embeddings live on disk.
+For every distinct anchor, the bi-encoder (dense, sparse or multi-vector) retrieves the top
+`range_max + max_positives` corpus texts; known positives of the anchor are removed, then the false-negative
+filters (`absolute_margin`, `relative_margin`, `max_score`, `min_score`; on cross-encoder scores when one
+rescores), then the first `range_min` survivors, and `num_negatives` are taken from the top or at random. The
+corpus (file rows, then the positives; each distinct text once) is hashed and encoded in streaming passes:
+memory holds 8 bytes a corpus text plus the candidates, and the embeddings live on disk (a sparse encoder's
+non-zero weights in memory; a multi-vector encoder's token vectors a window at a time).
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from torch import Tensor
 
 from pairlab.evaluation.corpus import cache_key
 from pairlab.evaluation.dense import EmbeddingFile, Similarity, faiss_search, search, write_embeddings
-from pairlab.protocols import Encoder, for_role
+from pairlab.evaluation.multi_vector import maxsim_search
+from pairlab.evaluation.sparse import SparseIndex
+from pairlab.protocols import Encoder, for_role, representation, similarity_for
+from pairlab.scoring import pairwise_maxsim
 
 Format = Literal["triplet", "n-tuple", "n-tuple-scores"]
 FORMATS = ("triplet", "n-tuple", "n-tuple-scores")
@@ -132,8 +136,10 @@ class Corpus:
         return {i: t for i, t in enumerate(self.texts()) if i in wanted}
 
 
-def similarity(a: Tensor, b: Tensor, kind: Similarity) -> Tensor:
-    """Row-wise similarity of two [N, D] embeddings."""
+def similarity(a: Tensor, b: Tensor, kind: str) -> Tensor:
+    """Row-wise similarity of two [N, D] embeddings (MaxSim of [N, T, D] token vectors)."""
+    if kind == "maxsim":
+        return pairwise_maxsim(a.float(), b.float())
     return F.cosine_similarity(a.float(), b.float(), dim=-1) if kind == "cos" else (a.float() * b.float()).sum(-1)
 
 
@@ -157,15 +163,24 @@ def mine_hard_negatives(
     range_max = settings.window(max_positives)
     known = [{text_hash(p) for p in ps} for ps in positives]
 
-    embeddings = (EmbeddingFile(folder) if EmbeddingFile.exists(folder)
-                  else write_embeddings(for_role(encoder, "document"), corpus.texts(), folder, batch_size=batch_size,
-                                        total=len(corpus)))
     anchor_emb = for_role(encoder, "query").encode(anchors, batch_size=batch_size)
     width = range_max + max_positives
-    if index == "faiss":
-        scores, indices = faiss_search(anchor_emb, embeddings, width, settings.similarity, **dict(faiss or {}))
+    kind = similarity_for(encoder, settings.similarity)
+    documents = for_role(encoder, "document")
+    if representation(encoder) == "sparse":  # an index of the non-zero weights, exact dot products
+        sparse_index = SparseIndex.build(documents, corpus.texts(), batch_size=batch_size, total=len(corpus))
+        scores, indices = sparse_index.search(anchor_emb, width)
+    elif representation(encoder) == "multi":  # exact MaxSim, a window of the corpus at a time
+        scores, indices = maxsim_search(documents, anchor_emb, corpus.texts(), width, batch_size=batch_size,
+                                        total=len(corpus))
     else:
-        scores, indices = search(anchor_emb, embeddings, width, settings.similarity)
+        embeddings = (EmbeddingFile(folder) if EmbeddingFile.exists(folder)
+                      else write_embeddings(documents, corpus.texts(), folder, batch_size=batch_size,
+                                            total=len(corpus)))
+        if index == "faiss":
+            scores, indices = faiss_search(anchor_emb, embeddings, width, kind, **dict(faiss or {}))
+        else:
+            scores, indices = search(anchor_emb, embeddings, width, kind)
     if scores.shape[1] < width:  # a corpus smaller than the window: pad as no candidate
         pad = width - scores.shape[1]
         scores = torch.cat([scores, scores.new_full((len(anchors), pad), float("-inf"))], 1)
@@ -182,8 +197,7 @@ def mine_hard_negatives(
         positive_scores = cross_encoder.score(flat_anchors, flat_positives, batch_size=batch_size).float()
     else:
         positive_emb = for_role(encoder, "document").encode(flat_positives, batch_size=batch_size)
-        positive_scores = similarity(anchor_emb[[anchor_row[a] for a in flat_anchors]], positive_emb,
-                                     settings.similarity)
+        positive_scores = similarity(anchor_emb[[anchor_row[a] for a in flat_anchors]], positive_emb, kind)
     scores[indices < 0] = float("-inf")
     candidate_hashes = torch.from_numpy(corpus.hashes)[indices.clamp(min=0)]
     for row in range(len(anchors)):
