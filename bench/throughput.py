@@ -69,7 +69,10 @@ DECODERS = {
     "qwen3-0.6b": {"hidden_size": 1024, "num_hidden_layers": 28, "num_attention_heads": 16, "num_key_value_heads": 8,
                    "intermediate_size": 3072},
 }
-MODELS = ("minilm", *RANDOM_INIT, *DECODERS)
+# random-init SPLADE encoders (a BERT masked LM of MiniLM-L6's shape, the MiniLM tokenizer): pairlab's `loss=splade`
+# vs sentence-transformers' SpladeLoss (SparseMultipleNegativesRankingLoss) in its SparseEncoderTrainer
+SPARSE = {"splade-minilm-random": RANDOM_INIT["minilm-random"]}
+MODELS = ("minilm", *RANDOM_INIT, *DECODERS, *SPARSE)
 CONTENDERS = ("pairlab", "sentence_transformers", "plain")
 SEED = 0
 RESULT = "BENCH-RESULT "
@@ -235,6 +238,12 @@ def model_path(args: argparse.Namespace, workdir: Path) -> str:
     from pairlab.export import export_model
     from pairlab.models import BiEncoder
 
+    if args.model in SPARSE:
+        from pairlab.models import SparseEncoder
+
+        sparse = SparseEncoder.random_init(SPARSE[args.model], tokenizer=args.tokenizer or MINILM,
+                                           max_length=args.max_length, seed=SEED)
+        return str(export_model(sparse, workdir / args.model, {"run_name": args.model, "metrics": {}}))
     if args.model in DECODERS:
         tokenizer = args.tokenizer
         if tokenizer is None:
@@ -278,9 +287,12 @@ def run_pairlab(args: argparse.Namespace, pairs: list[tuple[str, str]], window: 
     with open(data_dir / "train.jsonl", "w", encoding="utf-8") as f:
         f.writelines(json.dumps({"anchor": a, "positive": p}) + "\n" for a, p in pairs)
     model = ["model=minilm"] if args.model == "minilm" else ["model=hf", f"model.name={model_path(args, workdir)}"]
+    loss = ["loss=mnrl"]
+    if args.model in SPARSE:
+        model, loss = ["model=splade", f"model.name={model_path(args, workdir)}"], ["loss=splade"]
     device = ["trainer=gpu"] if args.device == "cuda" else ["trainer=cpu"]
     device.append(f"trainer.precision={'bf16-mixed' if bf16(args) else '32-true'}")
-    overrides = [*model, *device, f"model.max_length={args.max_length}", f"model.lr={args.lr}", "loss=mnrl",
+    overrides = [*model, *device, f"model.max_length={args.max_length}", f"model.lr={args.lr}", *loss,
                  "data=quora", f"data.source={data_dir}", "data.val_size=0", f"data.batch_size={args.batch_size}",
                  f"trainer.max_steps={args.warmup + args.steps}", "+trainer.limit_val_batches=0",
                  "trainer.enable_progress_bar=false", "~logger", "~callbacks", "eval_baseline=false",
@@ -336,10 +348,21 @@ def run_sentence_transformers(args: argparse.Namespace, pairs: list[tuple[str, s
             if state.global_step == args.warmup + args.steps:
                 window.stop()
 
-    model = SentenceTransformer(model_path(args, workdir), device=args.device)
+    trainer_class, arguments_class = SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    if args.model in SPARSE:
+        from sentence_transformers import SparseEncoder, SparseEncoderTrainer, SparseEncoderTrainingArguments
+        from sentence_transformers.sparse_encoder.losses import SparseMultipleNegativesRankingLoss, SpladeLoss
+
+        model = SparseEncoder(model_path(args, workdir), device=args.device)
+        loss = SpladeLoss(model, SparseMultipleNegativesRankingLoss(model), document_regularizer_weight=3e-5,
+                          query_regularizer_weight=5e-5)
+        trainer_class, arguments_class = SparseEncoderTrainer, SparseEncoderTrainingArguments
+    else:
+        model = SentenceTransformer(model_path(args, workdir), device=args.device)
+        loss = MultipleNegativesRankingLoss(model)
     model.max_seq_length = args.max_length
     dataset = Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [p for _, p in pairs]})
-    training_args = SentenceTransformerTrainingArguments(
+    training_args = arguments_class(
         output_dir=str(workdir / "st"), max_steps=args.warmup + args.steps, per_device_train_batch_size=args.batch_size,
         learning_rate=args.lr, weight_decay=0.01, warmup_steps=0.1, lr_scheduler_type="linear",
         optim="adamw_torch_fused", max_grad_norm=1.0, bf16=bf16(args), use_cpu=args.device == "cpu",
@@ -347,8 +370,7 @@ def run_sentence_transformers(args: argparse.Namespace, pairs: list[tuple[str, s
         dataloader_drop_last=True, dataloader_num_workers=0, seed=SEED, batch_sampler=FixedBatches,
         gradient_checkpointing=args.gradient_checkpointing,
         gradient_checkpointing_kwargs={"use_reentrant": False} if args.gradient_checkpointing else None)
-    trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=dataset,
-                                         loss=MultipleNegativesRankingLoss(model), callbacks=[StepTimer()])
+    trainer = trainer_class(model=model, args=training_args, train_dataset=dataset, loss=loss, callbacks=[StepTimer()])
     trainer.train()
 
 

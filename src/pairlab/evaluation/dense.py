@@ -23,7 +23,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from pairlab.atomic import atomic_dir
-from pairlab.evaluation.retrieval import exact_search
+from pairlab.evaluation.retrieval import exact_search, merge_top_k
 from pairlab.protocols import Encoder
 
 Similarity = Literal["cos", "dot"]
@@ -92,19 +92,14 @@ def search(queries: Tensor, corpus: EmbeddingFile, top_k: int, similarity: Simil
     """Exact top-k of each query [Q, D] over the corpus file: (scores, indices) [Q, min(k, n)], best first,
     ties by the lower corpus index. Holds one block of the corpus and [Q, 2k] running results."""
     queries = _prepare(queries, similarity)
-    best_scores = best_indices = None
+    best = None
     with tqdm(total=corpus.n, desc="search", unit="doc", disable=None) as bar:
         for start, block in corpus.blocks(block_rows):
             emb = _prepare(torch.from_numpy(block), similarity)
             scores, indices = exact_search(queries, emb, top_k, chunk_size=query_chunk, similarity="dot")
-            indices += start
-            if best_scores is not None:  # earlier blocks first: a stable sort keeps lower indices ahead on ties
-                scores, order = torch.cat([best_scores, scores], 1).sort(dim=1, descending=True, stable=True)
-                indices = torch.cat([best_indices, indices], 1).gather(1, order)
-                scores, indices = scores[:, :top_k], indices[:, :top_k]
-            best_scores, best_indices = scores, indices
+            best = merge_top_k(best, scores, indices + start, top_k)
             bar.update(len(block))
-    return best_scores, best_indices
+    return best
 
 
 def faiss_search(queries: Tensor, corpus: EmbeddingFile, top_k: int, similarity: Similarity = "cos",

@@ -11,7 +11,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from pairlab.evaluation.dense import release_freed_memory
-from pairlab.evaluation.retrieval import exact_search
+from pairlab.evaluation.retrieval import exact_search, merge_top_k
 from pairlab.protocols import Encoder
 
 
@@ -21,21 +21,15 @@ def maxsim_search(encoder: Encoder, queries: Tensor, texts: Iterable[str], top_k
     """Each query's (`queries` [Q, S, D] token vectors) top-k documents of `texts` by exact MaxSim: (scores,
     indices) [Q, min(k, n)], best first, ties by the lower document index."""
     stream = iter(texts)
-    best_scores = best_indices = None
-    start = 0
+    best, start = None, 0
     with tqdm(total=total, desc="score corpus", unit="text", disable=None) as bar:
         while chunk := list(islice(stream, window)):
-            documents = encoder.encode(chunk, batch_size=batch_size)
-            scores, indices = exact_search(queries, documents, top_k, similarity="maxsim")
-            indices += start
-            if best_scores is not None:  # earlier windows first: a stable sort keeps lower indices ahead on ties
-                scores, order = torch.cat([best_scores, scores], 1).sort(dim=1, descending=True, stable=True)
-                indices = torch.cat([best_indices, indices], 1).gather(1, order)
-                scores, indices = scores[:, :top_k], indices[:, :top_k]
-            best_scores, best_indices = scores, indices
+            scores, indices = exact_search(queries, encoder.encode(chunk, batch_size=batch_size), top_k,
+                                           similarity="maxsim")
+            best = merge_top_k(best, scores, indices + start, top_k)
             start += len(chunk)
             bar.update(len(chunk))
             release_freed_memory()
-    if best_scores is None:
+    if best is None:
         raise ValueError("no texts to score")
-    return best_scores, best_indices
+    return best

@@ -151,6 +151,17 @@ def exact_search(
     return torch.cat(all_scores), torch.cat(all_indices)
 
 
+def merge_top_k(best: tuple[Tensor, Tensor] | None, scores: Tensor, indices: Tensor,
+                top_k: int) -> tuple[Tensor, Tensor]:
+    """A running top-k over corpus blocks: the best (scores, indices) so far merged with a later block's; a stable
+    sort keeps the earlier block's (lower) indices ahead on ties."""
+    if best is None:
+        return scores, indices
+    scores, order = torch.cat([best[0], scores], 1).sort(dim=1, descending=True, stable=True)
+    indices = torch.cat([best[1], indices], 1).gather(1, order)
+    return scores[:, :top_k], indices[:, :top_k]
+
+
 def run_from_search(
     query_ids: Sequence[str], corpus_ids: Sequence[str], scores: Tensor, indices: Tensor
 ) -> dict[str, dict[str, float]]:

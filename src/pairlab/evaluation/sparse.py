@@ -56,17 +56,24 @@ class SparseIndex:
         return cls(matrix)
 
     @torch.no_grad()
-    def search(self, queries: Tensor, top_k: int, query_chunk: int = 64) -> tuple[Tensor, Tensor]:
+    def search(self, queries: Tensor, top_k: int, score_elements: int = 1 << 24) -> tuple[Tensor, Tensor]:
         """Exact top-k dot products of each query vector [Q, V] (dense or sparse): (scores, indices)
-        [Q, min(k, n)], best first, ties by the lower document index."""
-        queries = queries.to_dense() if queries.is_sparse else queries
+        [Q, min(k, n)], best first, ties by the lower document index. Queries go in chunks whose score matrix
+        holds at most `score_elements` values."""
         k = min(top_k, self.n)
+        chunk_rows = max(1, score_elements // max(1, self.n))
         all_scores, all_indices = [], []
-        for start in range(0, len(queries), query_chunk):
-            chunk = queries[start:start + query_chunk].float()
+        for start in range(0, len(queries), chunk_rows):
+            rows = torch.arange(start, min(start + chunk_rows, len(queries)))
+            chunk = (queries.index_select(0, rows).to_dense() if queries.is_sparse else queries[rows]).float()
             with torch.autocast(chunk.device.type, enabled=False):  # exact fp32 scores inside a bf16 run too
                 scores = torch.sparse.mm(self.matrix, chunk.T.contiguous()).T  # [chunk, n]
-            ordered, order = scores.sort(dim=1, descending=True, stable=True)
-            all_scores.append(ordered[:, :k])
-            all_indices.append(order[:, :k])
+            top_scores, top_indices = scores.topk(k, dim=1)
+            # topk orders ties arbitrarily: re-rank rows with ties inside or at the edge of the top k
+            tied = ((scores >= top_scores[:, -1:]).sum(dim=1) > k) | (top_scores[:, 1:] == top_scores[:, :-1]).any(1)
+            if bool(tied.any()):
+                ordered, order = scores[tied].sort(dim=1, descending=True, stable=True)
+                top_scores[tied], top_indices[tied] = ordered[:, :k], order[:, :k]
+            all_scores.append(top_scores)
+            all_indices.append(top_indices)
         return torch.cat(all_scores), torch.cat(all_indices)

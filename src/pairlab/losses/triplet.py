@@ -25,8 +25,7 @@ class TripletLoss(EmbeddingLoss):
     def __init__(self, margin: float = 5.0, distance: Distance = "euclidean",
                  matryoshka: Mapping | None = None) -> None:
         super().__init__(matryoshka)
-        self.margin = non_negative(margin, "margin")
-        self.distance = distance
+        self.margin, self.distance = non_negative(margin, "margin"), distance
         self.dist = pick(TRIPLET_DISTANCE, distance, "distance")
 
     def forward(self, outputs: list[Tensor], labels: Tensor | None = None) -> Tensor:

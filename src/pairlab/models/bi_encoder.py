@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from pairlab.models.batching import in_length_order
 from pairlab.models.checkpointing import enable_checkpointing
 from pairlab.models.decoder import attends_causally, packed_hidden, prepare_tokenizer
 from pairlab.models.hub import check_max_length, resolve_model_path
@@ -192,17 +193,7 @@ class BiEncoder(nn.Module):
         """Embed texts (after the named prompt) in length-sorted batches (less padding), returned in input
         order, on CPU, cut to `truncate_dim` when set."""
         texts = self.prompted(texts, prompt_name)
-        was_training = self.training
-        self.eval()
-        device = next(self.parameters()).device
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        chunks = []
-        for start in range(0, len(order), batch_size):
-            batch = [texts[i] for i in order[start:start + batch_size]]
-            features = {k: v.to(device) for k, v in self.tokenize(batch).items()}
-            chunks.append(self(features).float().cpu())
-        self.train(was_training)
-        if not chunks:
+        embeddings = in_length_order(self, texts, [len(t) for t in texts], batch_size, self.tokenize)
+        if embeddings is None:
             return torch.empty(0, self.truncate_dim or self.dim)
-        embeddings = torch.cat(chunks)[torch.argsort(torch.tensor(order))]
         return embeddings[:, :self.truncate_dim] if self.truncate_dim else embeddings

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from pairlab.models.batching import in_length_order
 from pairlab.models.hub import check_max_length, resolve_model_path
 from pairlab.models.lora import LoraSettings, backbone, with_lora
 from pairlab.models.packed import packed_reranker_logits, packs_reranker
@@ -26,19 +27,10 @@ class PairScorer(nn.Module):
     @torch.inference_mode()
     def score(self, queries: list[str], passages: list[str], batch_size: int = 64) -> Tensor:
         """Logits for each (query, passage), in input order, on CPU."""
-        was_training = self.training
-        self.eval()
-        device = next(self.parameters()).device
-        order = sorted(range(len(queries)), key=lambda i: len(queries[i]) + len(passages[i]), reverse=True)
-        chunks = []
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            features = self.tokenize([queries[i] for i in idx], [passages[i] for i in idx])
-            chunks.append(self({k: v.to(device) for k, v in features.items()}).float().cpu())
-        self.train(was_training)
-        if not chunks:
-            return torch.empty(0)
-        return torch.cat(chunks)[torch.argsort(torch.tensor(order))]
+        pairs = list(zip(queries, passages, strict=True))
+        scores = in_length_order(self, pairs, [len(q) + len(p) for q, p in pairs], batch_size,
+                                 lambda batch: self.tokenize([q for q, _ in batch], [p for _, p in batch]))
+        return torch.empty(0) if scores is None else scores
 
 
 class CrossEncoder(PairScorer):
@@ -59,10 +51,7 @@ class CrossEncoder(PairScorer):
         self.transformer = transformer if self.lora is None else with_lora(transformer, self.lora, "SEQ_CLS")
         self.tokenizer = tokenizer
         self.max_length = check_max_length(max_length, transformer.config)
-        self.base_model = base_model
-        self.unpad = unpad
-        self.onednn_linear = onednn_linear
-        self.lr = lr
+        self.base_model, self.unpad, self.onednn_linear, self.lr = base_model, unpad, onednn_linear, lr
         if compile:  # compiles the forward in place: parameter names, checkpoints and exports unchanged
             self.compile(dynamic=True)
 

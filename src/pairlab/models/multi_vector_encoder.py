@@ -24,6 +24,7 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from pairlab.models.batching import in_length_order
 from pairlab.models.checkpointing import enable_checkpointing
 from pairlab.models.hub import check_max_length, resolve_model_path
 from pairlab.models.lora import LoraSettings, with_lora
@@ -147,18 +148,9 @@ class MultiVectorEncoder(nn.Module):
         """[N, width, dim] token vectors in input order, on CPU (zero vectors: tokens that do not score);
         `prompt_name="query"` encodes queries."""
         query = prompt_name == "query"
-        was_training = self.training
-        self.eval()
-        device = next(self.parameters()).device
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        chunks = []
-        for start in range(0, len(order), batch_size):
-            features = self.tokenize([texts[i] for i in order[start:start + batch_size]], query)
-            chunks.append(self({k: v.to(device) for k, v in features.items()}).float().cpu())
-        self.train(was_training)
-        if not chunks:
-            return torch.zeros(0, self.width, self.dim)
-        return torch.cat(chunks)[torch.argsort(torch.tensor(order))]
+        out = in_length_order(self, texts, [len(t) for t in texts], batch_size,
+                              lambda batch: self.tokenize(batch, query))
+        return torch.zeros(0, self.width, self.dim) if out is None else out
 
     def token_vectors(self, vectors: Tensor) -> list[Tensor]:
         """[N, width, dim] -> one [tokens, dim] tensor per text (its scoring tokens), as sentence-transformers'

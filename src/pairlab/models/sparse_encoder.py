@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 from transformers import AutoModelForMaskedLM, AutoTokenizer, BertForMaskedLM, PreTrainedModel, PreTrainedTokenizerBase
 
+from pairlab.models.batching import in_length_order
 from pairlab.models.checkpointing import enable_checkpointing
 from pairlab.models.hub import check_max_length, resolve_model_path
 from pairlab.models.lora import LoraSettings, backbone, with_lora
@@ -110,10 +111,8 @@ class SparseEncoder(nn.Module):
         if gradient_checkpointing:
             enable_checkpointing(mlm)
         self.transformer = mlm if self.lora is None else with_lora(mlm, self.lora)
-        self.tokenizer = tokenizer
-        self.pooling: SparsePooling = pooling
+        self.tokenizer, self.pooling, self.max_active_dims = tokenizer, pooling, max_active_dims
         self.max_length = check_max_length(max_length, mlm.config)
-        self.max_active_dims = max_active_dims
         self.base_model, self.unpad, self.gradient_checkpointing = base_model, unpad, gradient_checkpointing
         self.inference_free = inference_free
         if inference_free:
@@ -218,22 +217,15 @@ class SparseEncoder(nn.Module):
         inference-free)."""
         query = prompt_name == "query"
         texts = self.prompted(texts, prompt_name)
-        was_training = self.training
-        self.eval()
-        device = next(self.parameters()).device
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        chunks = []
-        for start in range(0, len(order), batch_size):
-            batch = [texts[i] for i in order[start:start + batch_size]]
-            features = {k: v.to(device) for k, v in self.tokenize(batch).items()}
-            vectors = (self.query_forward(features) if query else self(features)).float()
-            chunks.append(top_k_dims(vectors, self.max_active_dims).cpu().to_sparse())
-        self.train(was_training)
-        if not chunks:
-            empty = torch.zeros(0, self.dim)
-            return empty.to_sparse() if sparse else empty
-        vectors = torch.cat(chunks).index_select(0, torch.argsort(torch.tensor(order)))
-        return vectors.coalesce() if sparse else vectors.to_dense()
+
+        def vectors(features: dict[str, Tensor]) -> Tensor:
+            return top_k_dims(self.query_forward(features) if query else self(features), self.max_active_dims
+                              ).float().cpu().to_sparse()
+
+        out = in_length_order(self, texts, [len(t) for t in texts], batch_size, self.tokenize, vectors)
+        if out is None:
+            out = torch.zeros(0, self.dim).to_sparse()
+        return out.coalesce() if sparse else out.to_dense()
 
 
 def top_k_dims(vectors: Tensor, k: int | None) -> Tensor:

@@ -1,4 +1,4 @@
-"""The decoder benchmarks run end to end on a tiny Qwen3-shaped embedder and print their numbers as one JSON line."""
+"""The decoder, SPLADE and sparse-retrieval benchmarks run end to end on tiny settings and print one JSON line."""
 
 from __future__ import annotations
 
@@ -32,3 +32,18 @@ def test_decoder_throughput_against_sentence_transformers_prints_its_ratio():
 def test_decoder_rows_bench_times_padded_and_packed_rows():
     report = bench("decoder_rows.py", "--model", "qwen3-tiny", "--batches", "2", "--repeats", "1", "--rows", "64,512")
     assert set(report) == {"padded", "packed rows of 64", "packed rows of 512"}
+
+
+@pytest.mark.slow
+def test_splade_throughput_against_sentence_transformers_sparse_trainer():
+    report = bench("throughput.py", "--model", "splade-minilm-random", "--steps", "2", "--warmup", "1",
+                   "--repeats", "1", "--batch-size", "8", "--max-load", "1000",
+                   "--contenders", "pairlab,sentence_transformers")
+    assert report["ratio_vs_st"] > 0
+
+
+@pytest.mark.slow
+def test_sparse_retrieval_bench_reports_each_size():
+    report = bench("sparse_retrieve.py", "--sizes", "2000,5000", "--queries", "50")
+    assert [r["passages"] for r in report.values()] == [2000, 5000]
+    assert all(r["queries_per_s"] > 0 and r["nnz"] > 0 for r in report.values())
