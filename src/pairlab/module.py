@@ -14,6 +14,7 @@ precision plugin, and the finite-loss check runs without a host sync on each acc
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 
@@ -28,6 +29,7 @@ from pairlab import rng_state
 from pairlab.evaluation.cached import CachedEncoder
 from pairlab.evaluation.distributed import ShardedEncoder
 from pairlab.grad_cache import grad_cache_backward, split_features
+from pairlab.losses.ranking import MultipleNegativesRankingLoss
 from pairlab.models import BiEncoder, CrossEncoder
 from pairlab.protocols import Batch
 
@@ -81,11 +83,14 @@ class PairModule(pl.LightningModule):
                  merge_columns: bool = True, grad_cache_mini_batch: int | None = None,
                  max_grad_norm: float | None = None, finite_check_every: int | None = None,
                  gather_across_devices: Mapping[str, bool] | None = None,
-                 guides: Mapping[str, BiEncoder] | None = None) -> None:
+                 guides: Mapping[str, BiEncoder] | None = None, negatives_queue: int = 0) -> None:
         """`optimizer` builds the optimizer from parameter groups and `scheduler` the schedule from
         (optimizer, total steps): partials from the `optimizer` and `scheduler` config groups.
         `guides`: per task, the frozen bi-encoder whose embeddings a guided loss reads (`spec.guided`); kept
-        out of the state dict, the optimizer and DDP."""
+        out of the state dict, the optimizer and DDP. `negatives_queue` (ContAccum): the document embeddings of
+        the last that many training steps, detached, join the candidates of the in-batch ranking losses (mnrl,
+        mnrl_symmetric): more negatives at no backward cost, from slightly older weights (stale embeddings:
+        keep N small next to the steps a learning-rate change takes to matter); saved in checkpoints."""
         super().__init__()
         if grad_cache_mini_batch is not None and grad_cache_mini_batch <= 0:
             raise ValueError(f"module.grad_cache_mini_batch must be > 0, got {grad_cache_mini_batch}")
@@ -108,6 +113,14 @@ class PairModule(pl.LightningModule):
         if missing:
             raise ValueError(f"task {missing[0]!r}: its loss is guided (loss.guide) but the module has no guide model")
         self.guides = {task: guide.eval().requires_grad_(False) for task, guide in (guides or {}).items()}
+        if negatives_queue < 0:
+            raise ValueError(f"module.negatives_queue must be >= 0, got {negatives_queue}")
+        queued = {task for task, loss in losses.items() if isinstance(loss, MultipleNegativesRankingLoss)}
+        if negatives_queue and not queued:
+            raise ValueError("module.negatives_queue applies to the in-batch ranking losses (loss=mnrl, "
+                             "mnrl_symmetric): set it to 0 or use one of them")
+        self.negatives_queue = negatives_queue
+        self.queues: dict[str, deque[Tensor]] = {task: deque(maxlen=negatives_queue) for task in queued}
         # a guide with another vocabulary or a shorter max length reads the batch's texts, re-tokenized
         self.retokenize_for_guide = {task: guide.tokenizer.get_vocab() != encoder.tokenizer.get_vocab()
                                      or guide.max_length < encoder.max_length for task, guide in self.guides.items()}
@@ -152,9 +165,15 @@ class PairModule(pl.LightningModule):
                 labels = torch.cat(dist_fn.all_gather(labels), dim=0)
             if guide_outputs is not None:
                 guide_outputs = [torch.cat(dist_fn.all_gather(out), dim=0) for out in guide_outputs]
-        if guide_outputs is not None:
-            return self.losses[task](outputs, labels, guide_outputs)
-        return self.losses[task](outputs, labels)
+        queue = self.queues.get(task) if self.negatives_queue and self.training else None
+        if queue is not None:
+            current = torch.cat(outputs[1:]).detach()
+            outputs = [*outputs, *(t.to(current.device) for t in queue)]  # earlier steps: no gradient
+        loss = (self.losses[task](outputs, labels, guide_outputs) if guide_outputs is not None
+                else self.losses[task](outputs, labels))
+        if queue is not None:
+            queue.append(current)
+        return loss
 
     @torch.no_grad()
     def guide_outputs(self, task: str, inputs: list[dict[str, Tensor]]) -> list[Tensor] | None:
@@ -275,7 +294,8 @@ class PairModule(pl.LightningModule):
     # ---- exact resume: RNG streams and per-task counters travel with the checkpoint -----------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         self.raise_if_nonfinite()  # never checkpoint weights that a NaN loss has reached
-        checkpoint["pairlab"] = {"examples_seen": dict(self.examples_seen), "rng": rng_state.capture()}
+        checkpoint["pairlab"] = {"examples_seen": dict(self.examples_seen), "rng": rng_state.capture(),
+                                 "negatives_queue": {task: [t.cpu() for t in q] for task, q in self.queues.items()}}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("pairlab")
@@ -283,6 +303,10 @@ class PairModule(pl.LightningModule):
             return
         self.examples_seen.update(state["examples_seen"])
         rng_state.restore(state["rng"])
+        for task, saved in state.get("negatives_queue", {}).items():
+            if task in self.queues:
+                self.queues[task].clear()
+                self.queues[task].extend(t.to(self.device) for t in saved)
 
     # ---- validation ---------------------------------------------------------------------------
     def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
