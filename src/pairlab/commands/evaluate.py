@@ -4,7 +4,8 @@
 query and passage embeddings, cross-encoders by their logit; the kind is read from the model folder
 (sentence-transformers modules.json: bi; a sequence-classification config: cross) or set with
 `eval.model_kind`. `eval=retrieve` ranks a whole corpus (BEIR folder or MS MARCO files) with a
-bi-encoder, optionally re-ranks the top with a cross-encoder, and scores the run.
+bi-encoder, optionally re-ranks the top with a cross-encoder, and scores the run; `eval=suite` does that for
+every dataset of a benchmark suite and writes one table.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from pairlab.atomic import write_json, write_text
 from pairlab.cli import run_command
@@ -22,12 +23,14 @@ from pairlab.errors import ConfigError, DataError
 from pairlab.evaluation.corpus import cache_key, rerank, retrieve
 from pairlab.evaluation.rerank import RerankEvaluator
 from pairlab.evaluation.retrieval import ir_metrics, parse_measure
+from pairlab.evaluation.suite import suite_rows, write_suite
 from pairlab.io.corpus import fingerprint, folder_fingerprint, read_texts
 from pairlab.io.trec import check_file, read_qrels
 from pairlab.models import BiEncoder
 from pairlab.models.loading import load_encoder, resolve
 from pairlab.models.precision import inference_precision, pick_device, resolve_precision
 from pairlab.options import Range, check_ranges, check_writable
+from pairlab.protocols import Encoder
 from pairlab.resolvers import register
 
 register()
@@ -104,19 +107,32 @@ def embeddings_folder(cfg: DictConfig, encoder: BiEncoder, corpus: Path, model_p
     return Path(cfg.eval.cache_dir) / key
 
 
-def evaluate_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    ev = cfg.eval
+def check_retrieval_keys(ev: DictConfig) -> None:
     check_metrics(ev.metrics)
     for key, allowed in (("index", ("exact", "faiss")), ("similarity", ("cos", "dot"))):
         if ev[key] not in allowed:
             raise ConfigError(f"eval.{key}={ev[key]!r} is unknown: use {' or '.join(allowed)}")
-    queries, qrels, corpus = retrieval_inputs(ev)  # input errors surface before the model loads
-    model_path = resolve(cfg.model.name)
-    device = pick_device(ev.device)
-    encoder = load_encoder(model_path, ev.model_kind, cfg.model.max_length, device)
+
+
+def retriever(cfg: DictConfig) -> Encoder:
+    """The model eval=retrieve ranks a corpus with (a bi-encoder of any representation), on its device."""
+    encoder = load_encoder(resolve(cfg.model.name), cfg.eval.model_kind, cfg.model.max_length,
+                           pick_device(cfg.eval.device))
     if encoder.kind != "bi":
         raise ConfigError(f"model.name={cfg.model.name!r} is a cross-encoder: eval=retrieve ranks the corpus with "
                           "a bi-encoder; pass a cross-encoder as eval.rerank.model")
+    return encoder
+
+
+def evaluate_retrieval(cfg: DictConfig, encoder: Encoder | None = None,
+                       inputs: tuple | None = None) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """One corpus retrieved (and re-ranked): its metrics and run; `encoder` / `inputs` when the caller has them."""
+    ev = cfg.eval
+    check_retrieval_keys(ev)
+    queries, qrels, corpus = inputs or retrieval_inputs(ev)  # input errors surface before the model loads
+    model_path = resolve(cfg.model.name)
+    device = pick_device(ev.device)
+    encoder = encoder or retriever(cfg)
     precision = checked(lambda: resolve_precision(ev.precision, device))
     folder = embeddings_folder(cfg, encoder, corpus, model_path, precision)
     with inference_precision(ev.precision, device):
@@ -135,11 +151,60 @@ def evaluate_retrieval(cfg: DictConfig) -> tuple[dict[str, float], dict[str, dic
     return metrics, run
 
 
+def suite_folders(ev: DictConfig) -> dict[str, Path]:
+    """{dataset name: BEIR folder} of eval.suite (a list of folders, or nanobeir: the Nano* sets under eval.root)."""
+    if ev.suite == "nanobeir":
+        if ev.root is None or not Path(ev.root).is_dir():
+            raise ConfigError(f"eval.suite=nanobeir reads the NanoBEIR sets from eval.root, a folder (got "
+                              f"{ev.root!r}): download them once (e.g. the zeta-alpha-ai NanoBEIR sets as BEIR "
+                              "folders) and point eval.root there")
+        found = {p.name: p for p in sorted(Path(ev.root).iterdir()) if p.is_dir() and p.name.lower().startswith("nano")}
+        if not found:
+            raise ConfigError(f"eval.root={ev.root!r} holds no Nano* folder: point it at the NanoBEIR sets")
+        return found
+    if isinstance(ev.suite, str) or not ev.suite:
+        raise ConfigError(f"eval.suite={ev.suite!r}: list BEIR folders (eval.suite=[/data/scifact,/data/nfcorpus]) "
+                          "or use eval.suite=nanobeir with eval.root")
+    folders = {Path(f).name: Path(f) for f in ev.suite}
+    if len(folders) < len(ev.suite):
+        raise ConfigError("eval.suite names two folders with the same name: their rows would collide")
+    return folders
+
+
+def evaluate_suite(cfg: DictConfig) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """eval=retrieve on each dataset of the suite with one loaded model; writes the suite table."""
+    check_retrieval_keys(cfg.eval)
+    folders = suite_folders(cfg.eval)
+    inputs = {}
+    for name, folder in folders.items():  # every dataset's input errors surface before the model loads
+        with open_dict(cfg):
+            cfg.eval.source = str(folder)
+        inputs[name] = retrieval_inputs(cfg.eval)
+    encoder = retriever(cfg)
+    out = Path(cfg.paths.output_dir)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    results, runs = {}, {}
+    for name, folder in folders.items():
+        with open_dict(cfg):
+            cfg.eval.source = str(folder)
+        print(f"[pairlab] {name}", flush=True)
+        results[name], runs[name] = evaluate_retrieval(cfg, encoder, inputs[name])
+        write_run(runs[name], out / "runs" / f"{name}.trec")
+    rows = suite_rows(results)
+    write_suite(rows, out, str(cfg.model.name))
+    metrics = {f"{name}/{metric}": value for name, found in results.items() for metric, value in found.items()}
+    metrics.update({f"mean/{metric}": value for metric, value in rows["mean"].items()})
+    return metrics, {}
+
+
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    check_ranges(cfg, RANGES | (RETRIEVE_RANGES if cfg.eval.task == "retrieve" else RERANK_RANGES))
-    if cfg.eval.task == "retrieve" and cfg.eval.cache_dir is not None:
+    retrieves = cfg.eval.task in ("retrieve", "suite")
+    check_ranges(cfg, RANGES | (RETRIEVE_RANGES if retrieves else RERANK_RANGES))
+    if retrieves and cfg.eval.cache_dir is not None:
         check_writable("eval.cache_dir", cfg.eval.cache_dir)
-    if cfg.eval.task == "retrieve":
+    if cfg.eval.task == "suite":
+        metrics, run = evaluate_suite(cfg)
+    elif cfg.eval.task == "retrieve":
         metrics, run = evaluate_retrieval(cfg)
     elif cfg.eval.task == "rerank":
         evaluator = build_evaluator(cfg.eval)  # input errors surface before the model loads
@@ -148,10 +213,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         with inference_precision(cfg.eval.precision, device):
             metrics, run = evaluator(encoder), evaluator.last_run
     else:
-        raise ConfigError(f"eval.task={cfg.eval.task!r} is unknown: pick eval=rerank or eval=retrieve")
+        raise ConfigError(f"eval.task={cfg.eval.task!r} is unknown: pick eval=rerank, eval=retrieve or eval=suite")
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_run(run, out / "run.trec")
+    if run:
+        write_run(run, out / "run.trec")
     write_json(out / "metrics.json", metrics)
     return metrics
 

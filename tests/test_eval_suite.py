@@ -1,0 +1,55 @@
+"""`eval=suite`: every dataset of a benchmark suite retrieved with one model, one table (markdown, CSV, chart)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from helpers import run_entry
+
+from pairlab.export import export_model
+
+DOCS = ["How do I learn Python quickly?", "What is the capital of France?", "Why is the sky blue?",
+        "best way to learn to cook pasta at home", "Paris is the capital and largest city of France.",
+        "Rayleigh scattering makes the sky look blue.", "Practice every day to learn a language."]
+
+
+def beir(folder, queries: dict[str, str], qrels: dict[str, str]):
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"d{i}", "title": "", "text": t}) + "\n"
+                                                 for i, t in enumerate(DOCS)))
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()))
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n"
+                                               + "".join(f"{q}\t{d}\t1\n" for q, d in qrels.items()))
+    return folder
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["folders", "nanobeir"])
+def test_suite_writes_one_table_per_dataset_and_the_mean(tmp_path, tiny_bi, named):
+    root = tmp_path / "sets"
+    first = beir(root / "NanoFirst", {"q1": "learn python", "q2": "capital of France"}, {"q1": "d0", "q2": "d4"})
+    second = beir(root / "NanoSecond", {"q3": "why is the sky blue", "q4": "cook pasta"}, {"q3": "d5", "q4": "d3"})
+    model = export_model(tiny_bi, tmp_path / "model")
+    suite = ["eval.suite=nanobeir", f"eval.root={root}"] if named else [f"eval.suite=[{first},{second}]"]
+    result = run_entry("eval.py", ["eval=suite", f"model.name={model}", *suite, f"hydra.run.dir={tmp_path / 'run'}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    out = tmp_path / "run"
+    rows = {row["dataset"]: row for row in csv.DictReader((out / "suite.csv").open())}
+    assert list(rows) == ["NanoFirst", "NanoSecond", "mean"]
+    for metric in ("ndcg@10", "mrr@10", "recall@100"):
+        each = [metrics[f"NanoFirst/{metric}"], metrics[f"NanoSecond/{metric}"]]
+        assert metrics[f"mean/{metric}"] == pytest.approx(sum(each) / 2)
+        assert float(rows["mean"][metric]) == pytest.approx(sum(each) / 2, abs=1e-6)
+    assert "| mean |" in (out / "suite.md").read_text()
+    assert (out / "suite.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "runs" / "NanoSecond.trec").read_text().startswith("q3 Q0 ")
+
+
+def test_a_suite_needs_folders_or_a_nanobeir_root(tmp_path, tiny_bi):
+    model = export_model(tiny_bi, tmp_path / "model")
+    for args, says in ((["eval.suite=[]"], "list BEIR folders"), (["eval.suite=nanobeir"], "eval.root")):
+        result = run_entry("eval.py", ["eval=suite", f"model.name={model}", *args, f"hydra.run.dir={tmp_path / 'r'}"])
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert says in [line for line in result.stderr.splitlines() if line.strip()][-1]
