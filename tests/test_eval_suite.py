@@ -53,3 +53,17 @@ def test_a_suite_needs_folders_or_a_nanobeir_root(tmp_path, tiny_bi):
         result = run_entry("eval.py", ["eval=suite", f"model.name={model}", *args, f"hydra.run.dir={tmp_path / 'r'}"])
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert says in [line for line in result.stderr.splitlines() if line.strip()][-1]
+
+
+def test_in_training_suite_logs_each_dataset_and_the_mean(tmp_path):
+    from helpers import train_in_process
+
+    first = beir(tmp_path / "first", {"q1": "learn python", "q2": "capital of France"}, {"q1": "d0", "q2": "d4"})
+    second = beir(tmp_path / "second", {"q3": "why is the sky blue", "q4": "cook pasta"}, {"q3": "d5", "q4": "d3"})
+    train_in_process(["loss=margin_mse", "data=msmarco_kd_sample", "data.dev.run=null", "data.dev.queries=null",
+                      "data.dev.qrels=null", f"data.dev.suite=[{first},{second}]", "monitor=val/suite/ndcg@10",
+                      "trainer.max_steps=2", "eval_baseline=false", "export=false"], tmp_path / "run")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for metric in ("ndcg@10", "mrr@10", "recall@100"):
+        assert metrics[f"val/suite/{metric}"] == pytest.approx(
+            (metrics[f"val/first/{metric}"] + metrics[f"val/second/{metric}"]) / 2)

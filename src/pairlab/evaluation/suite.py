@@ -1,4 +1,5 @@
-"""A benchmark suite's results as one table: per dataset and the mean, in markdown, CSV and a bar chart."""
+"""Benchmark suites: several datasets evaluated as one (in training, `data.dev.suite`), and their results as one
+table, per dataset and the mean, in markdown, CSV and a bar chart (`eval.py eval=suite`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,26 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pairlab.atomic import write_text
+from pairlab.protocols import Encoder, Evaluator
 
 COLUMNS = ("ndcg@10", "mrr@10", "recall@100")
+
+
+class SuiteEvaluator:
+    """Runs one evaluator per dataset of a suite: each dataset's metrics as `<name>/<metric>`, and the mean over
+    the datasets as `suite/<metric>` (the monitor for a suite-validated run: `monitor=val/suite/ndcg@10`)."""
+
+    def __init__(self, evaluators: Mapping[str, Evaluator]) -> None:
+        if not evaluators:
+            raise ValueError("data.dev.suite lists no dataset: name BEIR folders")
+        self.evaluators = dict(evaluators)
+
+    def __call__(self, encoder: Encoder) -> dict[str, float]:
+        results = {name: evaluator(encoder) for name, evaluator in self.evaluators.items()}
+        metrics = {f"{name}/{metric}": value for name, found in results.items() for metric, value in found.items()}
+        shared = set.intersection(*(set(found) for found in results.values()))
+        metrics.update({f"suite/{m}": sum(found[m] for found in results.values()) / len(results) for m in shared})
+        return metrics
 
 
 def suite_rows(results: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
