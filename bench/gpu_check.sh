@@ -12,7 +12,7 @@
 # machine lacks (hydra-core, omegaconf, antlr4 runtime, datasets and its dill/multiprocess) come from
 # .whl/gpu, which `make gpu-wheels` fills here (about 2 MB). Then, on the GPU machine: bash bench/gpu_check.sh
 # A dry run on a CPU machine:
-#   DEVICE=cpu MODELS=tiny BATCH=8 LENGTH=32 STEPS=4 BIG=32 DECODER=qwen3-small DECODER_BATCH=8 bash bench/gpu_check.sh
+#   DEVICE=cpu MODELS=tiny BATCH=8 LENGTH=32 STEPS=4 BIG=32 DECODER=qwen3-tiny DECODER_BATCH=8 bash bench/gpu_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHEELS=$(realpath -m "${WHEELS:-.whl/gpu}")

@@ -456,7 +456,7 @@ def worker_argv(args: argparse.Namespace, contender: str, pairlab: list[str]) ->
             "--data", args.data, "--batch-size", str(args.batch_size), "--max-length", str(args.max_length),
             "--steps", str(args.steps), "--warmup", str(args.warmup), "--lr", str(args.lr),
             "--threads", str(args.threads), "--device", args.device, "--precision", args.precision]
-    if args.gradient_checkpointing:
+    if getattr(args, "gradient_checkpointing", False):  # grad_cache_memory.py builds workers without it
         argv.append("--gradient-checkpointing")
     if args.tokenizer:
         argv += ["--tokenizer", args.tokenizer]
