@@ -157,3 +157,24 @@ class SignalAt(pl.Callback):
     def on_before_optimizer_step(self, trainer: pl.Trainer, *args: object) -> None:
         if trainer.global_step == self.step:
             os.kill(os.getpid(), self.signum)
+
+
+def beir_folder(folder: Path, docs: dict[str, str], queries: dict[str, str], qrels: dict[str, list[str]]) -> Path:
+    """A BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv) of the given texts and relevant documents."""
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": i, "title": "", "text": t}) + "\n"
+                                                 for i, t in docs.items()))
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in queries.items()))
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(
+        f"{q}\t{d}\t1\n" for q, relevant in qrels.items() for d in relevant))
+    return folder
+
+
+def assert_same_metrics(want_dir: Path, got_dir: Path, tolerance: float = 1e-5) -> None:
+    """Two runs' metrics.json have the same keys and values within `tolerance`."""
+    want = json.loads((want_dir / "metrics.json").read_text())
+    got = json.loads((got_dir / "metrics.json").read_text())
+    assert want.keys() == got.keys()
+    for key in want:
+        assert abs(want[key] - got[key]) <= tolerance, (key, want[key], got[key])
+

@@ -6,7 +6,7 @@ import csv
 import json
 
 import pytest
-from helpers import run_entry
+from helpers import beir_folder, run_entry
 
 from pairlab.export import export_model
 
@@ -16,13 +16,7 @@ DOCS = ["How do I learn Python quickly?", "What is the capital of France?", "Why
 
 
 def beir(folder, queries: dict[str, str], qrels: dict[str, str]):
-    (folder / "qrels").mkdir(parents=True)
-    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"d{i}", "title": "", "text": t}) + "\n"
-                                                 for i, t in enumerate(DOCS)))
-    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()))
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n"
-                                               + "".join(f"{q}\t{d}\t1\n" for q, d in qrels.items()))
-    return folder
+    return beir_folder(folder, {f"d{i}": t for i, t in enumerate(DOCS)}, queries, {q: [d] for q, d in qrels.items()})
 
 
 @pytest.mark.parametrize("named", [False, True], ids=["folders", "nanobeir"])

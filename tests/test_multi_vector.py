@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from helpers import run_entry, train_in_process
+from helpers import beir_folder, run_entry, train_in_process
 from sentence_transformers import MultiVectorEncoder as STMultiVectorEncoder
 from sentence_transformers import util
 from sentence_transformers.multi_vector_encoder import losses as st
@@ -117,14 +117,9 @@ def test_multi_vector_encoders_train(tmp_path, args):
 
 def test_retrieve_by_maxsim_equals_brute_force(tmp_path):
     model = tiny()
-    folder = tmp_path / "beir"
-    (folder / "qrels").mkdir(parents=True)
     docs = {f"d{i}": f"{text} ({i})" for i, text in enumerate(TEXTS * 3)}
     queries = {"q1": "learn python", "q2": "capital of France", "q3": "sky colour"}
-    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": i, "title": "", "text": t}) + "\n"
-                                                 for i, t in docs.items()))
-    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in queries.items()))
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td0\t1\nq2\td1\t1\nq3\td2\t1\n")
+    folder = beir_folder(tmp_path / "beir", docs, queries, {"q1": ["d0"], "q2": ["d1"], "q3": ["d2"]})
     exported = export_model(model, tmp_path / "model")
     result = run_entry("eval.py", ["eval=retrieve", f"model.name={exported}", f"eval.source={folder}", "eval.top_k=5",
                                    f"hydra.run.dir={tmp_path / 'run'}"])

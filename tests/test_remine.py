@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from helpers import train_cli, train_in_process
+from helpers import assert_same_metrics, train_cli, train_in_process
 
 from pairlab.resolvers import sample_path
 
@@ -70,8 +70,4 @@ def test_a_run_killed_after_re_mining_resumes_to_the_same_metrics(tmp_path):
     assert run.returncode == -signal.SIGKILL and (crashed / "remined" / "main-epoch1.jsonl").is_file()
     resumed = train_cli([*args, f"hydra.run.dir={crashed}", f"ckpt_path={crashed / 'checkpoints' / 'last.ckpt'}"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    want = json.loads((tmp_path / "straight" / "metrics.json").read_text())
-    got = json.loads((crashed / "metrics.json").read_text())
-    assert want.keys() == got.keys()
-    for key in want:
-        assert abs(want[key] - got[key]) <= 1e-5, (key, want[key], got[key])
+    assert_same_metrics(tmp_path / "straight", crashed)

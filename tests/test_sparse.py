@@ -8,7 +8,7 @@ import json
 
 import pytest
 import torch
-from helpers import run_entry, train_in_process
+from helpers import beir_folder, run_entry, train_in_process
 from sentence_transformers import SparseEncoder as STSparseEncoder
 from sentence_transformers.sentence_transformer import losses as st_dense
 from sentence_transformers.sparse_encoder import losses as st
@@ -157,22 +157,16 @@ def test_sparse_encoders_train_and_log_their_sparsity(tmp_path, args):
     assert isinstance(load_encoder(str(tmp_path / "model"), None), SparseEncoder)
 
 
-def beir_folder(tmp_path):
-    folder = tmp_path / "beir"
-    (folder / "qrels").mkdir(parents=True)
+def beir(tmp_path):
     docs = {f"d{i}": f"{text} ({i})" for i, text in enumerate(TEXTS * 3)}
     queries = {"q1": "learn python", "q2": "capital of France", "q3": "sky colour"}
-    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": i, "title": "", "text": t}) + "\n"
-                                                 for i, t in docs.items()))
-    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in queries.items()))
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td0\t1\nq2\td1\t1\nq2\td5\t1\n"
-                                               "q3\td2\t1\n")
+    folder = beir_folder(tmp_path / "beir", docs, queries, {"q1": ["d0"], "q2": ["d1", "d5"], "q3": ["d2"]})
     return folder, docs, queries
 
 
 def test_retrieve_with_a_sparse_index_equals_brute_force(tmp_path):
     model = tiny()
-    folder, docs, queries = beir_folder(tmp_path)
+    folder, docs, queries = beir(tmp_path)
     exported = export_model(model, tmp_path / "model")
     result = run_entry("eval.py", ["eval=retrieve", f"model.name={exported}", f"eval.source={folder}",
                                    "eval.top_k=5", f"hydra.run.dir={tmp_path / 'run'}"])
