@@ -132,3 +132,11 @@ def test_retrieve_by_maxsim_equals_brute_force(tmp_path):
     want = ir_metrics(run, {"q1": {"d0": 1}, "q2": {"d1": 1}, "q3": {"d2": 1}}, (1, 3, 5, 10, 100))
     for key in ("ndcg@10", "mrr@10", "recall@100"):
         assert abs(printed[key] - want[key]) < 1e-6, (key, printed[key], want[key])
+
+
+def test_a_multi_vector_model_with_a_dense_similarity_fails_at_start(tmp_path):
+    result = run_entry("train.py", ["model=colbert_tiny", "loss=mnrl", "data=quora_sample",
+                                    f"hydra.run.dir={tmp_path}"])
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = [line for line in result.stderr.splitlines() if line.strip()][-1]
+    assert last.startswith("pairlab:") and "loss.similarity=maxsim" in last

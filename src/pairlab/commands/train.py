@@ -78,11 +78,16 @@ def check_against_data(trainer: pl.Trainer, datamodule: PairDataModule) -> None:
 
 
 def check_model_sizes(tasks: dict[str, Task], encoder: BiEncoder | CrossEncoder) -> None:
-    """Matryoshka sizes within the embedding size of the model just built (before any step or validation)."""
+    """Matryoshka sizes within the embedding size of the model just built, and token vectors scored by MaxSim
+    (before any step or validation)."""
     for name, task in tasks.items():
+        where = "" if name == "main" else f" (task {name!r})"
+        similarity = getattr(getattr(task.loss, "loss", task.loss), "similarity", None)
+        if getattr(encoder, "representation", "dense") == "multi" and similarity not in (None, "maxsim"):
+            raise ConfigError(f"loss.similarity={similarity}{where}: a multi-vector model's token vectors score by "
+                              "MaxSim: set loss.similarity=maxsim (or loss=colbert_mnrl)")
         matryoshka = getattr(task.loss, "matryoshka", None)
         if matryoshka and max(matryoshka.dims) > encoder.dim:
-            where = "" if name == "main" else f" (task {name!r})"
             raise ConfigError(f"loss.matryoshka.dims={list(matryoshka.dims)}{where}: the model's embeddings have "
                               f"{encoder.dim} values: use sizes in 1..{encoder.dim}")
 
