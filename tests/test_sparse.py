@@ -139,10 +139,10 @@ def test_export_loads_in_sparse_encoder_with_equal_vectors(tmp_path, inference_f
 
 RUNS = {
     "splade-mnrl": ["loss=splade", "data=quora_sample"],
-    "splade-margin-mse": ["loss=splade_margin_mse", "data=msmarco_kd_sample"],
+    "splade-margin-mse": ["loss=splade_margin_mse", "data=msmarco_kd_sample", "data.batch_size=8"],
     "inference-free": ["loss=splade", "loss.document_only=true", "data=quora_sample", "model.inference_free=true",
                        f"model.idf={sample_path('quora_sample')}/train.tsv"],
-    "kl-div": ["loss=kl_div", "data=msmarco_kd_sample"],
+    "kl-div": ["loss=kl_div", "data=msmarco_kd_sample", "data.batch_size=8"],
 }
 
 
