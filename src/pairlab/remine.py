@@ -51,7 +51,7 @@ class Remine(pl.Callback):
             return
         if trainer.strategy.restore_checkpoint_after_setup:
             raise ConfigError("callbacks.remine mines on rank 0 alone, which a sharded strategy (trainer=fsdp) cannot "
-                             "run: use trainer=ddp, or re-mine between runs with mine.py")
+                              "run: use trainer=ddp, or re-mine between runs with mine.py")
         sets = trainer.datamodule.train_sets
         if self.task not in sets:
             raise ConfigError(f"callbacks.remine.task={self.task!r} is not a task of this run: use one of "
@@ -60,8 +60,8 @@ class Remine(pl.Callback):
         want = 2 + self.settings.num_negatives
         if len(provides.columns) != want or provides.label != "none":
             raise ConfigError(f"callbacks.remine rewrites task {self.task!r}'s rows as anchor, positive and "
-                             f"{self.settings.num_negatives} negatives, but its data gives {provides.describe()}: set "
-                             f"callbacks.remine.num_negatives={len(provides.columns) - 2} or train on mined rows")
+                              f"{self.settings.num_negatives} negatives, but its data gives {provides.describe()}: "
+                              f"set callbacks.remine.num_negatives={len(provides.columns) - 2} or train on mined rows")
         rows = [sets[self.task][i].texts for i in range(len(sets[self.task]))]
         self.pairs = list(dict.fromkeys((row[0], row[1]) for row in rows))
         self.texts = list(dict.fromkeys(text for row in rows for text in row[1:]))
@@ -100,7 +100,7 @@ class Remine(pl.Callback):
         lines = Path(path).read_text(encoding="utf-8").splitlines()
         examples = [Example(tuple(row[c] for c in self.file_columns())) for row in map(json.loads, lines)]
         if not examples:
-            raise ValueError(f"{path}: re-mining found no negatives: widen callbacks.remine.range_max or its filters")
+            raise ConfigError(f"{path}: re-mining found no negatives: widen callbacks.remine.range_max or its filters")
         sets[self.task] = ListExampleSet(examples, sets[self.task].provides)
         self.current = path
 
