@@ -130,8 +130,8 @@ class PairModule(pl.LightningModule):
         # (None: every step on CPU, where reading is free; every 50 on accelerators) and before a checkpoint
         self.finite_check_every = finite_check_every
         self._nonfinite: Tensor | None = None
-        self._run_steps: int | None = None  # total_steps(), read once
         self._nonfinite_window: tuple[int, int, int, str] = (1, 0, 0, "")  # checked every, step, batch, task
+        self._run_steps: int | None = None  # total_steps(), read once for step-scheduled loss weights
 
     @property
     def multi_task(self) -> bool:

@@ -31,6 +31,7 @@ from pairlab.models.kernels import BF16_UNITS, cpu_flags, native_bf16
 from pairlab.module import PairModule
 from pairlab.options import Range, check_ranges
 from pairlab.preemption import discard_requeue_checkpoints, resume_checkpoint
+from pairlab.protocols import representation
 from pairlab.resolvers import register
 from pairlab.tasks import Task, build_tasks, column_prompts, model_kind, named_prompts
 
@@ -77,13 +78,13 @@ def check_against_data(trainer: pl.Trainer, datamodule: PairDataModule) -> None:
                           "trainer.check_val_every_n_epoch=null to count batches across epochs")
 
 
-def check_model_sizes(tasks: dict[str, Task], encoder: BiEncoder | CrossEncoder) -> None:
-    """Matryoshka sizes within the embedding size of the model just built, and token vectors scored by MaxSim
-    (before any step or validation)."""
+def check_fits_model(tasks: dict[str, Task], encoder: BiEncoder | CrossEncoder) -> None:
+    """What only the model just built can judge, before any step or validation: Matryoshka sizes within its
+    embedding size, and MaxSim scoring for token vectors."""
     for name, task in tasks.items():
         where = "" if name == "main" else f" (task {name!r})"
         similarity = getattr(getattr(task.loss, "loss", task.loss), "similarity", None)
-        if getattr(encoder, "representation", "dense") == "multi" and similarity not in (None, "maxsim"):
+        if representation(encoder) == "multi" and similarity not in (None, "maxsim"):
             raise ConfigError(f"loss.similarity={similarity}{where}: a multi-vector model's token vectors score by "
                               "MaxSim: set loss.similarity=maxsim (or loss=colbert_mnrl)")
         matryoshka = getattr(task.loss, "matryoshka", None)
@@ -172,7 +173,7 @@ def run(cfg: DictConfig) -> float | None:
     datamodule.setup("fit")  # data errors surface before the model loads
 
     encoder = checked(lambda: instantiate(cfg.model))  # an invalid model.* value, a model that is not there
-    check_model_sizes(tasks, encoder)
+    check_fits_model(tasks, encoder)
     run_dir = Path(cfg.paths.output_dir)  # written from here on: a run that fails its checks leaves it as it was
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))  # every node may write it

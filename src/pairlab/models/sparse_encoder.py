@@ -115,6 +115,7 @@ class SparseEncoder(nn.Module):
         self.max_length = check_max_length(max_length, mlm.config)
         self.base_model, self.unpad, self.gradient_checkpointing = base_model, unpad, gradient_checkpointing
         self.inference_free = inference_free
+        self.special_ids = torch.tensor(tokenizer.all_special_ids)  # left out of inference-free queries
         if inference_free:
             weights = query_weights if query_weights is not None else (
                 idf_weights(tokenizer, idf) if idf else torch.ones(len(tokenizer)))
@@ -196,10 +197,6 @@ class SparseEncoder(nn.Module):
         real = features["attention_mask"].bool() & ~torch.isin(ids, self.special_ids.to(ids.device))
         present = torch.zeros(len(ids), self.dim, device=ids.device).scatter_add_(1, ids, real.float())
         return present.clamp(max=1) * self.query_weights
-
-    @property
-    def special_ids(self) -> Tensor:
-        return torch.tensor(self.tokenizer.all_special_ids)
 
     def tokenize(self, texts: list[str]) -> dict[str, Tensor]:
         return self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
