@@ -237,6 +237,27 @@ def test_margin_mse(batch: int, dim: int, negatives: int, similarity: str, label
 
 
 @pytest.mark.parametrize(("batch", "dim"), SHAPES, ids=SHAPE_IDS)
+@pytest.mark.parametrize("candidates", [2, 4])
+@pytest.mark.parametrize("similarity", ["dot", "cos"])
+@pytest.mark.parametrize(("temperatures", "in_batch_weight"), [((1.0, None, None), 0.0), ((2.0, None, None), 0.0),
+                                                               ((1.0, 0.05, 2.0), 0.0), ((1.0, 0.05, None), 0.5)])
+def test_kl_div(batch: int, dim: int, candidates: int, similarity: str, temperatures: tuple, in_batch_weight: float):
+    """ST's DistillKLDivLoss; with an in-batch weight, plus that times ST's MNRL at scale 1 / student temperature
+    (the first candidate the positive, the others hard negatives)."""
+    temperature, student, teacher = temperatures
+    labels = float32_values(batch, candidates, seed=batch + candidates) * 3
+    pairwise, matrix = (pairwise_dot_score, dot_score) if similarity == "dot" else (pairwise_cos_sim, cos_sim)
+    kl = st_forward(st.DistillKLDivLoss(st_model(), similarity_fct=pairwise, temperature=temperature,
+                                        student_temperature=student, teacher_temperature=teacher), labels)
+    mnrl = st_forward(st.MultipleNegativesRankingLoss(st_model(), scale=1 / (student or temperature),
+                                                      similarity_fct=matrix), None)
+    ours = pl.DistillKLDivLoss(similarity=similarity, temperature=temperature, student_temperature=student,
+                               teacher_temperature=teacher, in_batch_weight=in_batch_weight)
+    check_parity(ours, lambda embs: kl(embs) + in_batch_weight * mnrl(embs) if in_batch_weight else kl(embs),
+                 embeddings(1 + candidates, batch, dim, seed=batch + 8), labels)
+
+
+@pytest.mark.parametrize(("batch", "dim"), SHAPES, ids=SHAPE_IDS)
 @pytest.mark.parametrize("columns", [1, 2, 3])
 @pytest.mark.parametrize("per_column", [False, True], ids=["shared-teacher", "teacher-per-column"])
 def test_mse(batch: int, dim: int, columns: int, per_column: bool) -> None:

@@ -118,6 +118,33 @@ def test_parity(name: str, kind: str, pad: bool, batch: int, columns: int) -> No
     check_parity(ours(), st_lists(theirs, labels), logit_columns(columns, batch, seed=columns), labels)
 
 
+@pytest.mark.parametrize("temperature", [1.0, 3.0])
+@pytest.mark.parametrize("pad", [False, True], ids=["full", "padded"])
+@pytest.mark.parametrize(("batch", "columns"), [(1, 2), (4, 3), (8, 6)], ids=["B1C2", "B4C3", "B8C6"])
+def test_kl_div_is_sentence_transformers_listnet_less_the_teacher_entropy(temperature, pad, batch, columns) -> None:
+    """ST has no cross-encoder KL loss; KL(teacher || model) = CE(teacher, model) - H(teacher), and ListNet is
+    that CE: at temperature T both lists are divided by T and the loss multiplied by T^2."""
+    labels = graded(batch, columns, seed=batch + columns, kind="teacher")
+    if pad:
+        labels = padded(labels, seed=batch)
+    teacher = torch.softmax(labels / temperature, dim=1)
+    entropy = -torch.xlogy(teacher, teacher).sum(dim=1).mean()
+    listnet = st_lists(lambda m: st.ListNetLoss(m), labels / temperature)
+
+    def reference(outputs: list[Tensor]) -> Tensor:
+        return temperature ** 2 * (listnet([o / temperature for o in outputs]) - entropy)
+
+    check_parity(pl.ListwiseKLDivLoss(temperature), reference, logit_columns(columns, batch, seed=columns), labels)
+
+
+def test_kl_div_is_zero_when_the_model_matches_the_teacher() -> None:
+    labels = graded(4, 5, seed=1, kind="teacher")
+    loss = pl.ListwiseKLDivLoss(temperature=2.0)
+    assert loss(list(labels.unbind(1)), labels).abs() < 1e-12
+    assert loss(list((labels + 3.0).unbind(1)), labels).abs() < 1e-12  # a shift leaves the softmax as it is
+    assert loss(list((-labels).unbind(1)), labels) > 0.1
+
+
 @pytest.mark.parametrize("name", ["lambda", "ranknet", "listnet", "plistmle"])
 def test_tied_logits(name: str) -> None:
     ours, theirs = LOSSES[name]

@@ -134,8 +134,12 @@ def test_faiss_index_mines_the_same_negatives(tmp_path, tiny_bi):
     assert [r["negative"] for r in exact] == [r["negative"] for r in flat]
 
 
-@pytest.mark.parametrize("fmt,loss", [("triplet", "mnrl"), ("n-tuple", "mnrl"), ("n-tuple-scores", "margin_mse")])
-def test_train_reads_the_mined_file(tmp_path, tiny_bi, fmt, loss):
+@pytest.mark.parametrize("fmt,run", [
+    ("triplet", ["loss=mnrl"]), ("n-tuple", ["loss=mnrl"]), ("n-tuple-scores", ["loss=margin_mse"]),
+    ("n-tuple-scores", ["experiment=msmarco_bi_kl", "model=tiny", "trainer.accelerator=cpu"]),
+    ("n-tuple-scores", ["loss=ce_kl_div", "model=cross_tiny", f"data.dev.run={SAMPLE}/run.dev.trec"]),
+], ids=["triplet", "n-tuple", "margin_mse", "bi_kl", "ce_kl_div"])
+def test_train_reads_the_mined_file(tmp_path, tiny_bi, fmt, run):
     from pairlab.export import export_model
 
     model = export_model(tiny_bi, tmp_path / "bi")
@@ -144,7 +148,7 @@ def test_train_reads_the_mined_file(tmp_path, tiny_bi, fmt, loss):
     assert rows
     dev = [f"data.dev.corpus={SAMPLE}/collection.tsv", f"data.dev.queries={SAMPLE}/queries.dev.tsv",
            f"data.dev.qrels={SAMPLE}/qrels.dev.tsv", "trainer.val_check_interval=3"]
-    train_in_process(["data=columns", f"data.source={tmp_path / 'mined.jsonl'}", f"loss={loss}",
+    train_in_process([*run, "data=columns", f"data.source={tmp_path / 'mined.jsonl'}",
                       "data.batch_size=8", "data.val_size=16", "trainer.max_steps=3", *dev], tmp_path / "run")
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert "val/loss" in metrics and 0 < metrics["val/mrr@10"] <= 1

@@ -1,4 +1,5 @@
-"""The listwise / pairwise cross-encoder losses train: real steps on the bundled MS MARCO sample."""
+"""The listwise / pairwise cross-encoder losses train: real steps on the bundled MS MARCO samples (the teacher-score
+one for listwise distillation and graded LambdaLoss)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from helpers import train_in_process
 from pairlab.tasks import build_tasks
 
 
-@pytest.mark.parametrize("loss", ["lambda", "ranknet", "listnet", "listmle", "plistmle", "ce_mnrl"])
-def test_trains_a_few_steps(loss, tmp_path):
-    train_in_process(["model=cross_tiny", "data=msmarco_sample", f"loss={loss}", "data.batch_size=4",
+@pytest.mark.parametrize(("loss", "data"), [(loss, "msmarco_sample") for loss in
+                                           ("lambda", "ranknet", "listnet", "listmle", "plistmle", "ce_mnrl")]
+                         + [("ce_kl_div", "msmarco_kd_sample"), ("lambda", "msmarco_kd_sample")])
+def test_trains_a_few_steps(loss, data, tmp_path):
+    train_in_process(["model=cross_tiny", f"data={data}", f"loss={loss}", "data.batch_size=4",
                       "trainer.max_steps=3", "eval_baseline=false", "export=false"], tmp_path)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert "val/loss" in metrics and math.isfinite(metrics["val/loss"]) and 0 <= metrics["val/mrr@10"] <= 1

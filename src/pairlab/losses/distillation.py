@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pairlab.losses.functional import PAIRWISE_SIMILARITY, Similarity, margin_targets, pick
+from pairlab.losses.functional import PAIRWISE_SIMILARITY, SIMILARITY, Similarity, margin_targets, non_negative, pick
 from pairlab.losses.matryoshka import EmbeddingLoss
 from pairlab.losses.spec import LossSpec
 
@@ -82,14 +82,17 @@ class DistillKLDivLoss(EmbeddingLoss):
 
     outputs: query, then N >= 2 candidate embeddings [B, D]. labels: teacher scores [B, N].
     temperature: both temperatures (student_temperature / teacher_temperature override one side).
+    in_batch_weight: adds that times MNRL over every candidate of the batch (scale 1 / student temperature),
+    the first candidate being the query's positive, as mine.py's n-tuple-scores rows order them.
     """
 
     spec: ClassVar[LossSpec] = LossSpec(model="bi", min_columns=3, max_columns=None, label="scores")
 
     def __init__(self, similarity: Similarity = "dot", temperature: float = 1.0,
                  student_temperature: float | None = None, teacher_temperature: float | None = None,
-                 matryoshka: Mapping | None = None) -> None:
+                 in_batch_weight: float = 0.0, matryoshka: Mapping | None = None) -> None:
         super().__init__(matryoshka)
+        self.in_batch_weight = non_negative(in_batch_weight, "in_batch_weight")
         self.student_temperature = student_temperature or temperature
         self.teacher_temperature = teacher_temperature or temperature
         if not (self.student_temperature > 0 and self.teacher_temperature > 0):
@@ -105,8 +108,12 @@ class DistillKLDivLoss(EmbeddingLoss):
         student = torch.stack([self.sim(query, c) for c in candidates], dim=1) / self.student_temperature
         teacher = torch.softmax(labels.detach().to(student.dtype) / self.teacher_temperature, dim=1)
         kl = F.kl_div(torch.log_softmax(student, dim=1), teacher, reduction="batchmean")
-        return kl * self.student_temperature ** 2
+        loss = kl * self.student_temperature ** 2
+        if self.in_batch_weight:
+            scores = SIMILARITY[self.similarity](query, torch.cat(candidates)) / self.student_temperature
+            loss = loss + self.in_batch_weight * F.cross_entropy(scores, torch.arange(len(query), device=query.device))
+        return loss
 
     def extra_repr(self) -> str:
         return (f"similarity={self.similarity!r}, student_temperature={self.student_temperature}, "
-                f"teacher_temperature={self.teacher_temperature}")
+                f"teacher_temperature={self.teacher_temperature}, in_batch_weight={self.in_batch_weight}")

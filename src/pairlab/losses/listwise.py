@@ -1,4 +1,5 @@
-"""Learning-to-rank losses over each query's candidate list: LambdaLoss, RankNet, ListNet, ListMLE, PListMLE.
+"""Learning-to-rank losses over each query's candidate list: LambdaLoss, RankNet, ListNet, ListMLE, PListMLE,
+and listwise distillation (KL divergence from a teacher's scores).
 
 A row is one query with its candidate columns (1 positive + mined negatives, or graded candidates): the
 model's logits [B] per candidate column form a list [B, C]. Labels are graded relevance per candidate
@@ -167,6 +168,31 @@ class ListNetLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"activation={self.activation!r}"
+
+
+class ListwiseKLDivLoss(nn.Module):
+    """Listwise distillation for cross-encoders (`loss=ce_kl_div`): KL divergence (batch mean) from the softmax of
+    the teacher's scores over each query's candidates to the softmax of the model's logits, both divided by
+    `temperature`, times its square. The bi-encoders' DistillKLDivLoss on logits; equal to ListNet less the
+    teacher distribution's entropy at temperature 1 (so its gradients are ListNet's)."""
+
+    spec: ClassVar[LossSpec] = _LIST
+
+    def __init__(self, temperature: float = 1.0) -> None:
+        super().__init__()
+        if not temperature > 0:
+            raise ValueError(f"loss.temperature must be > 0, got {temperature}")
+        self.temperature = temperature
+
+    def forward(self, outputs: list[Tensor], labels: Tensor | None) -> Tensor:
+        logits, labels, _ = ranking_lists(outputs, labels, type(self).__name__)
+        teacher = torch.softmax(labels / self.temperature, dim=1)
+        student = torch.log_softmax(logits / self.temperature, dim=1)
+        kl = (torch.xlogy(teacher, teacher) - teacher * student).sum(dim=1).mean()  # padding: teacher 0, no term
+        return kl * self.temperature ** 2
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}"
 
 
 class PListMLELoss(nn.Module):

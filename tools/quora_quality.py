@@ -1,0 +1,215 @@
+"""The Quora quality study: recipes compared on real text the way a paper would compare them.
+
+The BiMPM Quora file (`is_duplicate, question1, question2, pair_id`, no header) is split by question into
+train / tune / report parts: pairs are joined into connected components (two pairs sharing a question are in
+one component) and whole components are dealt to the parts by a seeded shuffle, so no question crosses parts.
+Every recipe trains on *train* (validating on *tune*, so no checkpoint choice sees *report*); settings are
+chosen with `--part tune` and reported with `--part report`, as the mean and spread over `--seeds`. Metrics, by
+pairlab's Quora evaluator on the part: pair-classification AP (cosine of each labelled pair) and duplicate
+retrieval MRR@10 (each question with a duplicate queries all of the part's questions; its duplicates are
+relevant).
+
+    python tools/quora_quality.py --source ../shared/data/quora/bimpm_quora_dev.tsv --part tune --seeds 1
+    python tools/quora_quality.py --source ../shared/data/quora/bimpm_quora_dev.tsv --part report --seeds 1 2 3
+
+Runs land in `--out` (one folder per recipe and seed, reused when the script runs again); the table is printed
+as markdown and written to `<out>/<part>.md` and `<out>/<part>.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pairlab.evaluation.evaluators import DuplicatesEvaluator
+from pairlab.io.pairs import read_records
+from pairlab.io.tables import BadRows
+from pairlab.models.loading import load_encoder
+
+ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = "data.columns=[label,sentence1,sentence2,id]"
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+# ---- the split ----------------------------------------------------------------------------------------------
+def split_by_question(lines: list[str], fractions: tuple[float, float, float], seed: int) -> list[list[str]]:
+    """train / tune / report lines: connected components of the pair graph dealt whole by a seeded shuffle."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    rows = [line.split("\t") for line in lines]
+    for row in rows:
+        parent[find(row[1])] = find(row[2])
+    components: dict[str, list[str]] = {}
+    for line, row in zip(lines, rows, strict=True):
+        components.setdefault(find(row[1]), []).append(line)
+    groups = [components[root] for root in sorted(components)]
+    order = np.random.default_rng(seed).permutation(len(groups))
+    bounds = np.cumsum(fractions) * len(lines)
+    parts: list[list[str]] = [[], [], []]
+    dealt = 0
+    for i in order:
+        part = min(int(np.searchsorted(bounds, dealt, side="right")), 2)
+        parts[part].extend(groups[i])
+        dealt += len(groups[i])
+    return parts
+
+
+def write_split(source: Path, out: Path, seed: int) -> dict[str, Path]:
+    """The three parts as files, a training folder (train.tsv + dev.tsv = tune) and the train part's questions."""
+    lines = [line for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
+    parts = dict(zip(("train", "tune", "report"), split_by_question(lines, (0.7, 0.15, 0.15), seed), strict=True))
+    split = out / "split"
+    (split / "fit").mkdir(parents=True, exist_ok=True)
+    for name, part in parts.items():
+        (split / f"{name}.tsv").write_text("\n".join(part) + "\n", encoding="utf-8")
+    (split / "fit" / "train.tsv").write_text("\n".join(parts["train"]) + "\n", encoding="utf-8")
+    (split / "fit" / "dev.tsv").write_text("\n".join(parts["tune"]) + "\n", encoding="utf-8")
+    questions = sorted({q for line in parts["train"] for q in line.split("\t")[1:3]})
+    (split / "train_questions.txt").write_text("\n".join(questions) + "\n", encoding="utf-8")
+    qs = {name: {q for line in part for q in line.split("\t")[1:3]} for name, part in parts.items()}
+    assert not (qs["train"] & qs["tune"] or qs["train"] & qs["report"] or qs["tune"] & qs["report"])
+    print(json.dumps({name: len(part) for name, part in parts.items()}), file=sys.stderr)
+    return {"fit": split / "fit", "questions": split / "train_questions.txt",
+            **{name: split / f"{name}.tsv" for name in parts}}
+
+
+# ---- running ------------------------------------------------------------------------------------------------
+def run(script: str, overrides: list[str], run_dir: Path) -> Path:
+    """`python <script> <overrides>` with its run dir at `run_dir` (skipped when it finished before)."""
+    done = run_dir / ".done"
+    if not done.exists():
+        cmd = [sys.executable, str(ROOT / script), *overrides, f"hydra.run.dir={run_dir}"]
+        print("+ " + " ".join(cmd[1:]), file=sys.stderr, flush=True)
+        subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        done.touch()
+    return run_dir
+
+
+def train(name: str, overrides: list[str], seed: int, ctx: Context) -> Path:
+    """A training run from the packaged MiniLM on the train part (validated on tune); returns its export."""
+    base = [f"seed={seed}", "model=minilm", f"trainer.precision={ctx.precision}", "logger=csv",
+            "eval_baseline=false", "callbacks.last_checkpoint.every_n_train_steps=1000"]
+    return run("train.py", base + overrides, ctx.out / "runs" / f"{name}-s{seed}") / "model"
+
+
+class Context:
+    def __init__(self, out: Path, files: dict[str, Path], precision: str) -> None:
+        self.out, self.files, self.precision = out, files, precision
+        self.quora = [f"data.source={files['fit']}", COLUMNS]
+
+    def mined(self, kind: str) -> Path:
+        """Train-part duplicates with negatives mined by the packaged MiniLM from the train questions:
+        `triplet` (one hard negative) or `scores` (7 negatives, all candidates rescored by the teacher)."""
+        path = self.out / "mined" / f"{kind}.jsonl"
+        settings = (["mine.format=triplet", "mine.num_negatives=1", "mine.range_min=0"] if kind == "triplet" else
+                    ["mine.format=n-tuple-scores", "mine.num_negatives=7", "mine.range_min=0", "mine.range_max=30",
+                     f"mine.cross_encoder={self.teacher()}"])
+        run("mine.py", [f"model.name={MINILM}", f"mine.source={self.files['train']}", "mine.columns=[label,"
+                        "sentence1,sentence2,id]", f"mine.corpus={self.files['questions']}", f"mine.output={path}",
+                        "mine.sampling_strategy=top", *settings], self.out / "mined" / kind)
+        return path
+
+    def teacher(self) -> Path:
+        """A cross-encoder from MiniLM's weights trained on the train part's labelled pairs (BCE, 1 epoch)."""
+        return run("train.py", ["seed=0", "model=cross_hf", f"model.name={MINILM}", "model.lr=2e-5", "loss=bce",
+                                "data=quora", *self.quora, "data.subset=pair-class", "data.batch_size=32",
+                                f"trainer.precision={self.precision}", "logger=csv", "trainer.max_epochs=1",
+                                "monitor=val/ap", "eval_baseline=false"], self.out / "runs" / "teacher") / "model"
+
+
+def mined_rows(ctx: Context, kind: str) -> list[str]:
+    """data=columns over a mined file, every row trained on; with no validation the export is the last weights
+    (as in the Quora runs, which validate once, after their last step)."""
+    return ["data=columns", f"data.source={ctx.mined(kind)}", "data.val_size=0", "monitor=null"]
+
+
+Recipe = Callable[[int, Context], Path | None]
+RECIPES: dict[str, Recipe] = {
+    "untrained": lambda seed, ctx: None,
+    "online_contrastive": lambda seed, ctx: train(
+        "online_contrastive", ["experiment=quora_online_contrastive", "model=minilm", *ctx.quora], seed, ctx),
+    "mnrl": lambda seed, ctx: train("mnrl", ["experiment=quora_mnrl", "model=minilm", *ctx.quora], seed, ctx),
+    "mnrl_contaccum": lambda seed, ctx: train(
+        f"mnrl_contaccum{ctx.queue}", ["experiment=quora_mnrl", "model=minilm", *ctx.quora,
+                                       f"module.negatives_queue={ctx.queue}"], seed, ctx),
+    "mnrl_hard": lambda seed, ctx: train(
+        "mnrl_hard", ["loss=mnrl", *mined_rows(ctx, "triplet"), "data.batch_size=64",
+                      "data.batch_sampler=no_duplicates", "trainer.max_epochs=2"], seed, ctx),
+    "mnrl_hard_remine": lambda seed, ctx: train(
+        "mnrl_hard_remine", ["loss=mnrl", *mined_rows(ctx, "triplet"), "data.batch_size=64",
+                             "data.batch_sampler=no_duplicates", "trainer.max_epochs=2",
+                             "callbacks.remine.every_n_epochs=1", f"callbacks.remine.corpus={ctx.files['questions']}"],
+        seed, ctx),
+    "kl_div": lambda seed, ctx: train(
+        f"kl_div-t{ctx.temperature}-w{ctx.in_batch}",
+        ["loss=kl_div", "loss.similarity=cos", f"loss.student_temperature={ctx.temperature}",
+         "loss.teacher_temperature=1.0", f"loss.in_batch_weight={ctx.in_batch}", *mined_rows(ctx, "scores"),
+         "data.batch_size=32"], seed, ctx),
+}
+
+
+def evaluate(model: str, part: Path) -> dict[str, float]:
+    """AP and MRR@10 (with the rest of the evaluator's metrics) of a bi-encoder on one part."""
+    records = read_records(part, ["label", "sentence1", "sentence2", "id"], BadRows("error"))
+    evaluator = DuplicatesEvaluator([(r.text1, r.text2) for r in records if r.label == 1],
+                                    [(r.text1, r.text2, int(r.label)) for r in records])
+    encoder = load_encoder(model, "bi")
+    encoder.eval()
+    with torch.inference_mode():
+        return evaluator(encoder)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, required=True, help="bimpm_quora_dev.tsv")
+    parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "quality")
+    parser.add_argument("--part", choices=("tune", "report"), default="tune")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1])
+    parser.add_argument("--split-seed", type=int, default=0)
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    parser.add_argument("--precision", default="32-true", help="trainer.precision of every run")
+    parser.add_argument("--queue", type=int, default=4, help="module.negatives_queue of mnrl_contaccum")
+    parser.add_argument("--temperature", type=float, default=0.05, help="kl_div's student temperature")
+    parser.add_argument("--in-batch", type=float, default=0.0, help="kl_div's in-batch MNRL weight")
+    args = parser.parse_args()
+
+    ctx = Context(args.out, write_split(args.source, args.out, args.split_seed), args.precision)
+    ctx.queue, ctx.temperature, ctx.in_batch = args.queue, args.temperature, args.in_batch
+    results: dict[str, list[dict[str, float]]] = {}
+    for name in args.recipes:
+        for seed in args.seeds if name != "untrained" else args.seeds[:1]:
+            model = RECIPES[name](seed, ctx)
+            results.setdefault(name, []).append(evaluate(str(model) if model else MINILM, ctx.files[args.part]))
+            print(json.dumps({"recipe": name, "seed": seed, **{k: results[name][-1][k] for k in ("ap", "mrr@10")}}),
+                  file=sys.stderr, flush=True)
+    rows = ["| recipe | AP | MRR@10 | seeds |", "|---|---|---|---|"]
+    for name, runs in results.items():
+        cells = []
+        for key in ("ap", "mrr@10"):
+            values = [r[key] for r in runs]
+            spread = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
+            cells.append(f"{statistics.mean(values):.4f}{spread}")
+        rows.append(f"| {name} | {cells[0]} | {cells[1]} | {len(runs)} |")
+    table = "\n".join(rows)
+    (args.out / f"{args.part}.md").write_text(table + "\n", encoding="utf-8")
+    (args.out / f"{args.part}.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
