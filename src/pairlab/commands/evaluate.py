@@ -5,7 +5,7 @@ query and passage embeddings, cross-encoders by their logit; the kind is read fr
 (sentence-transformers modules.json: bi; a sequence-classification config: cross) or set with
 `eval.model_kind`. `eval=retrieve` ranks a whole corpus (BEIR folder or MS MARCO files) with a
 bi-encoder, optionally re-ranks the top with a cross-encoder, and scores the run; `eval=suite` does that for
-every dataset of a benchmark suite and writes one table.
+every dataset of a benchmark suite and writes one table; `eval=mteb` hands the model to the mteb package.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pairlab.atomic import write_json, write_text
 from pairlab.cli import run_command
 from pairlab.config import CONF_DIR, checked
 from pairlab.data import reranking
 from pairlab.errors import ConfigError, DataError
+from pairlab.evaluation import mteb
 from pairlab.evaluation.corpus import cache_key, rerank, retrieve
 from pairlab.evaluation.rerank import RerankEvaluator
 from pairlab.evaluation.retrieval import ir_metrics, parse_measure
@@ -27,7 +28,7 @@ from pairlab.evaluation.suite import suite_rows, write_suite
 from pairlab.io.corpus import fingerprint, folder_fingerprint, read_texts
 from pairlab.io.trec import check_file, read_qrels
 from pairlab.models import BiEncoder
-from pairlab.models.loading import load_encoder, resolve
+from pairlab.models.loading import detect_kind, load_encoder, resolve
 from pairlab.models.precision import inference_precision, pick_device, resolve_precision
 from pairlab.options import Range, check_ranges, check_writable
 from pairlab.protocols import Encoder
@@ -36,9 +37,10 @@ from pairlab.resolvers import register
 register()
 
 RANGES = {"eval.batch_size": Range(1), "eval.max_queries": Range(1, nullable=True),
-          "eval.k_values": Range(1, each=True), "model.max_length": Range(1, nullable=True)}
-RERANK_RANGES = {"eval.depth": Range(1, nullable=True)}
-RETRIEVE_RANGES = {"eval.top_k": Range(1), "eval.faiss.hnsw_m": Range(2), "eval.faiss.ef_search": Range(1),
+          "model.max_length": Range(1, nullable=True)}
+RERANK_RANGES = {"eval.depth": Range(1, nullable=True), "eval.k_values": Range(1, each=True)}
+RETRIEVE_RANGES = {"eval.top_k": Range(1), "eval.k_values": Range(1, each=True), "eval.faiss.hnsw_m": Range(2),
+                   "eval.faiss.ef_search": Range(1),
                    "eval.rerank.depth": Range(1), "eval.rerank.batch_size": Range(1),
                    "eval.rerank.max_length": Range(1, nullable=True)}
 
@@ -75,13 +77,15 @@ def write_run(run: dict[str, dict[str, float]], path: Path, tag: str = "pairlab"
     write_text(path, "\n".join(lines) + "\n")
 
 
-def retrieval_inputs(cfg: DictConfig) -> tuple[dict[str, str], dict[str, dict[str, int]], Path]:
-    """(queries with a relevant document, qrels, corpus file) from a BEIR folder or MS MARCO-style files."""
+def retrieval_inputs(cfg: DictConfig, key: str = "eval.source") -> tuple[dict[str, str], dict[str, dict[str, int]],
+                                                                         Path]:
+    """(queries with a relevant document, qrels, corpus file) from a BEIR folder (`cfg.source`, set by `key`) or
+    MS MARCO-style files."""
     if cfg.source is not None:
         folder = Path(cfg.source)
         corpus, queries = folder / "corpus.jsonl", folder / "queries.jsonl"
         qrels = folder / "qrels" / f"{cfg.split}.tsv"
-        hints = dict.fromkeys(("corpus", "queries", "qrels"), f"eval.source (a BEIR folder) and eval.split={cfg.split}")
+        hints = dict.fromkeys(("corpus", "queries", "qrels"), f"{key} (a BEIR folder) and eval.split={cfg.split}")
     else:
         missing = [k for k in ("corpus", "queries", "qrels") if cfg.get(k) is None]
         if missing:
@@ -179,7 +183,7 @@ def evaluate_suite(cfg: DictConfig) -> tuple[dict[str, float], dict[str, dict[st
     for name, folder in folders.items():  # every dataset's input errors surface before the model loads
         with open_dict(cfg):
             cfg.eval.source = str(folder)
-        inputs[name] = retrieval_inputs(cfg.eval)
+        inputs[name] = retrieval_inputs(cfg.eval, "eval.suite")
     encoder = retriever(cfg)
     out = Path(cfg.paths.output_dir)
     (out / "runs").mkdir(parents=True, exist_ok=True)
@@ -197,15 +201,41 @@ def evaluate_suite(cfg: DictConfig) -> tuple[dict[str, float], dict[str, dict[st
     return metrics, {}
 
 
+def evaluate_mteb(cfg: DictConfig) -> dict[str, float]:
+    """The model run by mteb on eval.tasks (by name) and eval.folders (BEIR folders as retrieval tasks)."""
+    ev = cfg.eval
+    mteb.require_mteb()
+    if not ev.tasks and not ev.folders:
+        raise ConfigError("eval=mteb has nothing to run: name MTEB tasks (eval.tasks=[NFCorpus,SciFact]) or BEIR "
+                          "folders (eval.folders=[/data/scifact])")
+    tasks = mteb.named_tasks(ev.tasks)
+    folders = {Path(f).name: Path(f) for f in ev.folders}
+    if len(folders) < len(ev.folders):
+        raise ConfigError("eval.folders names two folders with the same name: their results would collide")
+    path = resolve(cfg.model.name)
+    kind = ev.model_kind or detect_kind(path)
+    if folders and kind == "cross":
+        raise ConfigError(f"model.name={cfg.model.name!r} is a cross-encoder: eval.folders are retrieval tasks, which "
+                          "need a bi-encoder (MTEB reranking tasks take it by name in eval.tasks)")
+    for name, folder in folders.items():  # input errors surface before the model loads
+        inputs = retrieval_inputs(OmegaConf.create({"source": str(folder), "split": ev.split,
+                                                    "max_queries": ev.max_queries}), "eval.folders")
+        tasks.append(mteb.folder_task(name, *inputs, split=ev.split))
+    model = mteb.sentence_transformers_model(path, kind, str(pick_device(ev.device)))
+    return mteb.run_mteb(model, tasks, Path(cfg.paths.output_dir) / "mteb", ev.batch_size)
+
+
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     retrieves = cfg.eval.task in ("retrieve", "suite")
-    check_ranges(cfg, RANGES | (RETRIEVE_RANGES if retrieves else RERANK_RANGES))
+    check_ranges(cfg, RANGES | (RETRIEVE_RANGES if retrieves else RERANK_RANGES if cfg.eval.task == "rerank" else {}))
     if retrieves and cfg.eval.cache_dir is not None:
         check_writable("eval.cache_dir", cfg.eval.cache_dir)
     if cfg.eval.task == "suite":
         metrics, run = evaluate_suite(cfg)
     elif cfg.eval.task == "retrieve":
         metrics, run = evaluate_retrieval(cfg)
+    elif cfg.eval.task == "mteb":
+        metrics, run = evaluate_mteb(cfg), {}
     elif cfg.eval.task == "rerank":
         evaluator = build_evaluator(cfg.eval)  # input errors surface before the model loads
         device = pick_device(cfg.eval.device)
@@ -213,7 +243,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         with inference_precision(cfg.eval.precision, device):
             metrics, run = evaluator(encoder), evaluator.last_run
     else:
-        raise ConfigError(f"eval.task={cfg.eval.task!r} is unknown: pick eval=rerank, eval=retrieve or eval=suite")
+        raise ConfigError(f"eval.task={cfg.eval.task!r} is unknown: pick eval=rerank, eval=retrieve, eval=suite or "
+                          "eval=mteb")
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if run:
