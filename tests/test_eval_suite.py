@@ -61,3 +61,43 @@ def test_in_training_suite_logs_each_dataset_and_the_mean(tmp_path):
     for metric in ("ndcg@10", "mrr@10", "recall@100"):
         assert metrics[f"val/suite/{metric}"] == pytest.approx(
             (metrics[f"val/first/{metric}"] + metrics[f"val/second/{metric}"]) / 2)
+
+
+def test_nanobeir_sets_from_the_hub_become_beir_folders_once(tmp_path, monkeypatch):
+    """The hub's NanoBEIR-en layout (subsets corpus / queries / qrels, one split per set) as BEIR folders;
+    `datasets.load_dataset` is replaced by the rows the hub holds, so this runs offline."""
+    import datasets
+
+    from pairlab.io.nanobeir import nanobeir_folders
+
+    rows = {"corpus": [{"_id": "d1", "text": "Rayleigh scattering"}, {"_id": "d2", "text": ""},
+                       {"_id": "d3", "text": "Paris"}],
+            "queries": [{"_id": "q1", "text": "why is the sky blue"}],
+            "qrels": [{"query-id": "q1", "corpus-id": "d1"}, {"query-id": "q1", "corpus-id": "d3"}]}
+    calls = []
+
+    def load_dataset(hub_id, subset, split):
+        calls.append((hub_id, subset, split))
+        return datasets.Dataset.from_list(rows[subset])
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    (folder,) = nanobeir_folders(["SciFact"], tmp_path).values()
+    assert folder == tmp_path / "NanoSciFact"
+    assert calls == [("sentence-transformers/NanoBEIR-en", s, "NanoSciFact") for s in ("corpus", "queries", "qrels")]
+    corpus = [json.loads(line) for line in (folder / "corpus.jsonl").read_text().splitlines()]
+    assert [d["_id"] for d in corpus] == ["d1", "d3"]  # an empty text is left out, as sentence-transformers does
+    assert (folder / "qrels" / "test.tsv").read_text().splitlines()[1:] == ["q1\td1\t1", "q1\td3\t1"]
+    nanobeir_folders(["scifact"], tmp_path)
+    assert len(calls) == 3  # written once
+
+
+def test_nanobeir_offline_without_a_cache_is_one_line(tmp_path, tiny_bi):
+    """The suite runs offline (HF_DATASETS_OFFLINE=1, as make test sets it) with no NanoBEIR in the cache."""
+    model = export_model(tiny_bi, tmp_path / "model")
+    for extra, says in ((["eval.nanobeir=[scifact]"], "cannot read sentence-transformers/NanoBEIR-en"),
+                        (["eval.nanobeir=[scifakt]"], "'scifakt' is not a NanoBEIR set")):
+        result = run_entry("eval.py", ["eval=suite", f"model.name={model}", "eval.suite=nanobeir", *extra,
+                                       f"eval.nanobeir_dir={tmp_path / 'nano'}", f"hydra.run.dir={tmp_path / 'r'}"])
+        last = result.stderr.strip().splitlines()[-1]
+        assert result.returncode != 0 and last.startswith("pairlab: ") and says in last, last
+    assert not (tmp_path / "nano" / "NanoSciFact").exists()  # nothing half-written

@@ -150,3 +150,23 @@ def test_evaluator_reports_retrieval_and_classification(tmp_path, tiny_bi):
     assert {"mrr@10", "ndcg@10", "recall@1", "recall@10", "recall@100", "map@100", "ap", "f1",
             "accuracy"} <= set(metrics)
     assert 0 <= metrics["mrr@10"] <= 1
+
+
+def test_a_cross_encoder_classifies_the_labelled_pairs_by_its_scores(tmp_path, tiny_cross):
+    from pairlab.evaluation.classification import pair_classification_metrics
+
+    data = QuoraData(source=str(write_release_tsv(tmp_path / "q.tsv")), subset="pair-class", val_size=0)
+    data._splits = ([], data._read_source()[0])
+    metrics = data.evaluator()(tiny_cross)
+    scores = tiny_cross.score([a for a, _, _ in PAIRS], [b for _, b, _ in PAIRS])
+    assert metrics == pair_classification_metrics(scores.numpy(), [y for _, _, y in PAIRS])
+    assert "mrr@10" not in metrics  # a cross-encoder retrieves nothing
+
+
+def test_a_cross_encoder_trains_on_quora_pairs(tmp_path):
+    from helpers import train_in_process
+
+    train_in_process(["model=cross_tiny", "data=quora_sample", "loss=bce", "monitor=val/ap", "trainer.max_steps=3",
+                      "data.batch_size=8", "export=false"], tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert 0 < metrics["val/ap"] <= 1 and "val/mrr@10" not in metrics

@@ -26,6 +26,7 @@ from pairlab.evaluation.rerank import RerankEvaluator
 from pairlab.evaluation.retrieval import ir_metrics, parse_measure
 from pairlab.evaluation.suite import suite_rows, write_suite
 from pairlab.io.corpus import fingerprint, folder_fingerprint, read_texts
+from pairlab.io.nanobeir import nanobeir_folders
 from pairlab.io.trec import check_file, read_qrels
 from pairlab.models import BiEncoder
 from pairlab.models.loading import detect_kind, load_encoder, resolve
@@ -156,19 +157,21 @@ def evaluate_retrieval(cfg: DictConfig, encoder: Encoder | None = None,
 
 
 def suite_folders(ev: DictConfig) -> dict[str, Path]:
-    """{dataset name: BEIR folder} of eval.suite (a list of folders, or nanobeir: the Nano* sets under eval.root)."""
+    """{dataset name: BEIR folder} of eval.suite (a list of folders, or nanobeir: the Nano* sets under eval.root, or
+    read from the hub into eval.nanobeir_dir)."""
     if ev.suite == "nanobeir":
-        if ev.root is None or not Path(ev.root).is_dir():
-            raise ConfigError(f"eval.suite=nanobeir reads the NanoBEIR sets from eval.root, a folder (got "
-                              f"{ev.root!r}): download them once (e.g. the zeta-alpha-ai NanoBEIR sets as BEIR "
-                              "folders) and point eval.root there")
+        if ev.root is None:
+            return nanobeir_folders(list(ev.nanobeir), Path(ev.nanobeir_dir))
+        if not Path(ev.root).is_dir():
+            raise ConfigError(f"eval.root={ev.root!r} is not a folder: point it at the NanoBEIR sets as BEIR folders, "
+                              "or leave it null to read them from the hub")
         found = {p.name: p for p in sorted(Path(ev.root).iterdir()) if p.is_dir() and p.name.lower().startswith("nano")}
         if not found:
             raise ConfigError(f"eval.root={ev.root!r} holds no Nano* folder: point it at the NanoBEIR sets")
         return found
     if isinstance(ev.suite, str) or not ev.suite:
         raise ConfigError(f"eval.suite={ev.suite!r}: list BEIR folders (eval.suite=[/data/scifact,/data/nfcorpus]) "
-                          "or use eval.suite=nanobeir with eval.root")
+                          "or use eval.suite=nanobeir")
     folders = {Path(f).name: Path(f) for f in ev.suite}
     if len(folders) < len(ev.suite):
         raise ConfigError("eval.suite names two folders with the same name: their rows would collide")

@@ -1,7 +1,8 @@
 """`data.dev`: the retrieval or reranking validation a data family runs from files, the same in every family.
 
-A bi-encoder validates on a benchmark suite when `dev.suite` lists BEIR folders (each sampled as below; per
-dataset `<name>/<metric>` and their mean `suite/<metric>`), by retrieval from `dev.corpus` when that is set
+A bi-encoder validates on a benchmark suite when `dev.suite` lists BEIR folders or is `nanobeir` (the 13 NanoBEIR
+sets, read once from the hub; each dataset sampled as below; per dataset `<name>/<metric>` and their mean
+`suite/<metric>`), by retrieval from `dev.corpus` when that is set
 (sampled: `dev.max_queries` queries, their judged passages and `dev.distractors` others), else by reranking; a
 cross-encoder always reranks: the candidates of `dev.run` (texts from the family's collection) or of
 `dev.candidates` (a jsonl with texts). Both are judged by `dev.qrels`.
@@ -16,6 +17,7 @@ from typing import Any
 from pairlab.data import reranking, retrieval
 from pairlab.errors import ConfigError
 from pairlab.evaluation.suite import SuiteEvaluator
+from pairlab.io.nanobeir import NAMES, NANOBEIR_DIR, nanobeir_folders
 from pairlab.protocols import Evaluator
 
 DEV_KEYS = ("queries", "qrels", "corpus", "run", "candidates", "max_queries", "depth", "distractors", "similarity",
@@ -47,11 +49,13 @@ def dev_evaluator(dev: Mapping[str, Any], model_kind: str, path: Callable[[str, 
     resolves a file key (relative to the family's source, named `data.<key>` in errors); `collection` is the
     (key, value) of the passages that a run's ids point into."""
     if dev.get("suite"):
+        folders = (list(nanobeir_folders(list(NAMES), NANOBEIR_DIR.resolve()).values()) if dev["suite"] == "nanobeir"
+                   else dev["suite"])
         return SuiteEvaluator({Path(folder).name: retrieval.corpus_evaluator(
             *(path("dev.suite", Path(folder) / name) for name in ("queries.jsonl", "qrels/test.tsv", "corpus.jsonl")),
             max_queries=dev.get("max_queries"), distractors=dev.get("distractors"), seed=dev.get("seed") or 0,
             similarity=dev.get("similarity") or "cos", batch_size=batch_size, k_values=(1, 10, 100))
-            for folder in dev["suite"]})
+            for folder in folders})
     rerank = dev.get("run") is not None or dev.get("candidates") is not None
     retrieve = dev.get("corpus") is not None and (model_kind == "bi" or not rerank)
     if not (rerank or retrieve):

@@ -40,7 +40,15 @@ class DuplicatesEvaluator:
 
     def __call__(self, encoder: Encoder) -> dict[str, float]:
         """Questions query and are retrieved, so with query/document prompts each is encoded in both roles:
-        queries and first texts of pairs with the query prompt, corpus and second texts with the document one."""
+        queries and first texts of pairs with the query prompt, corpus and second texts with the document one.
+        A cross-encoder classifies the labelled pairs by its score and retrieves nothing."""
+        if encoder.kind == "cross":
+            if not self.labelled:
+                return {}
+            pair_scores = encoder.score([a for a, _, _ in self.labelled], [b for _, b, _ in self.labelled],
+                                        batch_size=self.batch_size)
+            return pair_classification_metrics(pair_scores.float().numpy(),
+                                               torch.tensor([label for _, _, label in self.labelled]).numpy())
         embeddings = for_role(encoder, "document").encode(self.corpus, batch_size=self.batch_size)
         as_queries = (for_role(encoder, "query").encode(self.corpus, batch_size=self.batch_size)
                       if roles_differ(encoder) else embeddings)

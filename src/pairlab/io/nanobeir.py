@@ -1,0 +1,63 @@
+"""NanoBEIR from the hub as BEIR folders: the 13 small BEIR sets (50 queries each) that sentence-transformers'
+NanoBEIREvaluator reads, from `sentence-transformers/NanoBEIR-en` (subsets corpus / queries / qrels, one split
+per set), written once as `<folder>/Nano<Name>/{corpus.jsonl, queries.jsonl, qrels/test.tsv}`. Offline
+(HF_DATASETS_OFFLINE=1) the datasets cache serves them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pairlab.atomic import atomic_dir
+from pairlab.errors import ConfigError
+
+HUB_ID = "sentence-transformers/NanoBEIR-en"
+NANOBEIR_DIR = Path("outputs/cache/nanobeir")  # where data.dev.suite=nanobeir writes them (eval: eval.nanobeir_dir)
+NAMES = {"arguana": "ArguAna", "climatefever": "ClimateFEVER", "dbpedia": "DBPedia", "fever": "FEVER",
+         "fiqa2018": "FiQA2018", "hotpotqa": "HotpotQA", "msmarco": "MSMARCO", "nfcorpus": "NFCorpus", "nq": "NQ",
+         "quoraretrieval": "QuoraRetrieval", "scidocs": "SCIDOCS", "scifact": "SciFact", "touche2020": "Touche2020"}
+
+
+def nanobeir_folders(names: list[str], folder: Path, hub_id: str = HUB_ID) -> dict[str, Path]:
+    """{Nano<Name>: BEIR folder} for `names` (keys of NAMES), each read from the hub the first time."""
+    unknown = [n for n in names if n.lower() not in NAMES]
+    if unknown:
+        raise ConfigError(f"eval.nanobeir: {unknown[0]!r} is not a NanoBEIR set: use some of {', '.join(NAMES)}")
+    found = {}
+    for name in names:
+        split = f"Nano{NAMES[name.lower()]}"
+        target = Path(folder) / split
+        if not (target / "qrels" / "test.tsv").is_file():
+            with atomic_dir(target) as tmp:
+                write_beir(hub_id, split, tmp)
+        found[split] = target
+    return found
+
+
+def write_beir(hub_id: str, split: str, out: Path) -> None:
+    """One set's corpus, queries and qrels from the hub as a BEIR folder (empty texts left out, as ST does)."""
+    from datasets import load_dataset
+
+    def read(subset: str, columns: tuple[str, ...]) -> list[dict]:
+        try:
+            rows = load_dataset(hub_id, subset, split=split)
+        except Exception as e:  # offline without a cache, no network, a wrong id: the cause in one line
+            raise ConfigError(f"eval.suite=nanobeir: cannot read {hub_id} ({subset}, split {split}): "
+                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (online once, or "
+                              "point eval.root at NanoBEIR folders you have)") from None
+        missing = set(columns) - set(rows.column_names)
+        if missing:
+            raise ConfigError(f"eval.suite=nanobeir: {hub_id} ({subset}, {split}) has no {sorted(missing)} column")
+        return list(rows)
+
+    corpus, queries = read("corpus", ("_id", "text")), read("queries", ("_id", "text"))
+    qrels = read("qrels", ("query-id", "corpus-id"))
+    (out / "qrels").mkdir()
+    (out / "corpus.jsonl").write_text("".join(json.dumps({"_id": str(r["_id"]), "title": "", "text": r["text"]}) + "\n"
+                                              for r in corpus if r["text"]), encoding="utf-8")
+    (out / "queries.jsonl").write_text("".join(json.dumps({"_id": str(r["_id"]), "text": r["text"]}) + "\n"
+                                               for r in queries if r["text"]), encoding="utf-8")
+    pairs = [(str(r["query-id"]), str(d)) for r in qrels
+             for d in (r["corpus-id"] if isinstance(r["corpus-id"], list) else [r["corpus-id"]])]
+    judged = "".join(f"{q}\t{d}\t1\n" for q, d in pairs)
+    (out / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + judged, encoding="utf-8")
