@@ -90,6 +90,36 @@ def test_no_known_positive_is_a_negative_and_the_filters_hold(tmp_path):
     assert again[0] == again[1] and again[0] != rows
 
 
+def test_anchors_in_the_corpus_are_not_their_own_negatives_as_in_sentence_transformers(tmp_path):
+    """Quora-style mining: the corpus is every question, so each anchor is in it; like sentence-transformers'
+    miner, pairlab never picks an anchor as its own negative and the rest of the window still fills."""
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.util import mine_hard_negatives
+
+    from pairlab.models.hub import resolve_model_path
+
+    rows = [line.split("\t") for line in (Path(sample_path("quora_sample")) / "train.tsv").read_text().splitlines()[1:]]
+    pairs = [(r[3], r[4]) for r in rows if r[5] == "1"]
+    questions = sorted({q for r in rows for q in (r[3], r[4])})
+    (tmp_path / "questions.txt").write_text("\n".join(questions) + "\n")
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps({"anchor": a, "positive": p}) + "\n" for a, p in pairs))
+    settings = {"num_negatives": 3, "range_min": 0, "range_max": 20}
+    _, ours = run_mine(tmp_path, "ours", [f"model.name={MINILM}", "model.max_length=128",
+                                          f"mine.source={tmp_path / 'pairs.jsonl'}",
+                                          f"mine.corpus={tmp_path / 'questions.txt'}",
+                                          *[f"mine.{k}={v}" for k, v in settings.items()]])
+    model = SentenceTransformer(resolve_model_path(MINILM), device="cpu")
+    model.max_seq_length = 128
+    dataset = Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [p for _, p in pairs]})
+    theirs = mine_hard_negatives(dataset, model, corpus=questions, output_format="triplet", verbose=False,
+                                 batch_size=64, **settings)
+    assert all(row["negative"] != row["anchor"] for row in ours)
+    want = {(row["anchor"], row["negative"]) for row in theirs}
+    got = {(row["anchor"], row["negative"]) for row in ours}
+    assert len(want) > 300 and len(got & want) >= 0.95 * max(len(want), len(got)), (len(got & want), len(want))
+
+
 def test_a_pairs_file_with_duplicate_anchors_keeps_every_positive_out(tmp_path):
     pairs = tmp_path / "pairs.jsonl"
     rows = [("how do i cook rice", "boil rice in water"), ("how do i cook rice", "steam the rice"),

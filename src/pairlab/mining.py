@@ -1,7 +1,8 @@
 """Hard-negative mining with sentence-transformers' `mine_hard_negatives` semantics, at memory flat in corpus size.
 
 For every distinct anchor, the bi-encoder (dense, sparse or multi-vector) retrieves the top
-`range_max + max_positives` corpus texts; known positives of the anchor are removed, then the false-negative
+`range_max + max_positives + 1` corpus texts; the anchor itself (when the corpus holds it, as a corpus of questions
+does) and its known positives are removed, then the false-negative
 filters (`absolute_margin`, `relative_margin`, `max_score`, `min_score`; on cross-encoder scores when one
 rescores), then the first `range_min` survivors, and `num_negatives` are taken from the top or at random. The
 corpus (file rows, then the positives; each distinct text once) is hashed and encoded in streaming passes:
@@ -161,10 +162,10 @@ def mine_hard_negatives(
     counts = np.bincount([anchor_row[a] for a, _ in pairs], minlength=len(anchors))
     max_positives = int(counts.max())
     range_max = settings.window(max_positives)
-    known = [{text_hash(p) for p in ps} for ps in positives]
+    excluded = [{text_hash(anchor), *(text_hash(p) for p in ps)} for anchor, ps in zip(anchors, positives, strict=True)]
 
     anchor_emb = for_role(encoder, "query").encode(anchors, batch_size=batch_size)
-    width = range_max + max_positives
+    width = range_max + max_positives + 1  # room for the positives and the anchor, which are taken out
     kind = similarity_for(encoder, settings.similarity)
     documents = for_role(encoder, "document")
     if representation(encoder) == "sparse":  # an index of the non-zero weights, exact dot products
@@ -201,7 +202,7 @@ def mine_hard_negatives(
     scores[indices < 0] = float("-inf")
     candidate_hashes = torch.from_numpy(corpus.hashes)[indices.clamp(min=0)]
     for row in range(len(anchors)):
-        scores[row, torch.isin(candidate_hashes[row], torch.tensor(sorted(known[row])))] = float("-inf")
+        scores[row, torch.isin(candidate_hashes[row], torch.tensor(sorted(excluded[row])))] = float("-inf")
 
     skipped: dict[str, int] = {}
     candidates = scores.numel()
