@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -100,66 +101,106 @@ def run(script: str, overrides: list[str], run_dir: Path) -> Path:
     return run_dir
 
 
-def train(name: str, overrides: list[str], seed: int, ctx: Context) -> Path:
-    """A training run from the packaged MiniLM on the train part (validated on tune); returns its export."""
-    base = [f"seed={seed}", "model=minilm", f"trainer.precision={ctx.precision}", "logger=csv",
-            "eval_baseline=false", "callbacks.last_checkpoint.every_n_train_steps=1000"]
-    return run("train.py", base + overrides, ctx.out / "runs" / f"{name}-s{seed}") / "model"
+@dataclass(frozen=True)
+class Settings:
+    """What the tune part chooses (command-line flags of the same names)."""
+
+    queue: int = 4                   # module.negatives_queue of mnrl_contaccum
+    relative_margin: float = 0.0     # mined hard negatives: drop candidates within this of the positive (0: none)
+    teacher_epochs: int = 1          # the cross-encoder teacher: epochs and learning rate
+    teacher_lr: float = 2e-5
+    temperature: float = 0.05        # kl_div: the student's temperature (cosine scores)
+    teacher_temperature: float = 1.0  # kl_div: the teacher logits' temperature
+    in_batch: float = 0.0            # kl_div: weight of the in-batch MNRL term
 
 
 class Context:
-    def __init__(self, out: Path, files: dict[str, Path], precision: str) -> None:
-        self.out, self.files, self.precision = out, files, precision
+    def __init__(self, out: Path, files: dict[str, Path], precision: str, settings: Settings) -> None:
+        self.out, self.files, self.precision, self.settings = out, files, precision, settings
         self.quora = [f"data.source={files['fit']}", COLUMNS]
 
-    def mined(self, kind: str) -> Path:
-        """Train-part duplicates with negatives mined by the packaged MiniLM from the train questions:
-        `triplet` (one hard negative) or `scores` (7 negatives, all candidates rescored by the teacher)."""
-        path = self.out / "mined" / f"{kind}.jsonl"
-        settings = (["mine.format=triplet", "mine.num_negatives=1", "mine.range_min=0"] if kind == "triplet" else
-                    ["mine.format=n-tuple-scores", "mine.num_negatives=7", "mine.range_min=0", "mine.range_max=30",
-                     f"mine.cross_encoder={self.teacher()}"])
+    def train(self, name: str, overrides: list[str], seed: int) -> Path:
+        """A run from the packaged MiniLM on the train part (validated on tune); returns its export."""
+        base = [f"seed={seed}", "model=minilm", f"trainer.precision={self.precision}", "logger=csv",
+                "eval_baseline=false", "callbacks.last_checkpoint.every_n_train_steps=1000"]
+        return run("train.py", base + overrides, self.out / "runs" / f"{name}-s{seed}") / "model"
+
+    def mined(self, teacher: bool) -> Path:
+        """Train-part duplicates with negatives mined by the packaged MiniLM from the train questions: one hard
+        negative (triplets), or 7 with the positive and every negative rescored by the teacher (fp32 scores)."""
+        margin = self.settings.relative_margin
+        name = f"scores-{self.teacher().parent.name}" if teacher else f"triplet-m{margin}"
+        path = self.out / "mined" / f"{name}.jsonl"
+        filters = [f"mine.relative_margin={margin}"] if margin else []
+        settings = (["mine.format=n-tuple-scores", "mine.num_negatives=7", "mine.range_max=30", "mine.precision=fp32",
+                     f"mine.cross_encoder={self.teacher()}"] if teacher else
+                    ["mine.format=triplet", "mine.num_negatives=1", *filters])
         run("mine.py", [f"model.name={MINILM}", f"mine.source={self.files['train']}", "mine.columns=[label,"
                         "sentence1,sentence2,id]", f"mine.corpus={self.files['questions']}", f"mine.output={path}",
-                        "mine.sampling_strategy=top", *settings], self.out / "mined" / kind)
+                        *settings], self.out / "mined" / name)
         return path
 
+    def mined_rows(self, teacher: bool) -> list[str]:
+        """data=columns over a mined file, every row trained on; with no validation the export is the last weights
+        (as in the Quora runs, which validate once, after their last step)."""
+        return ["data=columns", f"data.source={self.mined(teacher)}", "data.val_size=0", "monitor=null",
+                "data.batch_sampler=no_duplicates"]
+
     def teacher(self) -> Path:
-        """A cross-encoder from MiniLM's weights trained on the train part's labelled pairs (BCE, 1 epoch)."""
-        return run("train.py", ["seed=0", "model=cross_hf", f"model.name={MINILM}", "model.lr=2e-5", "loss=bce",
+        """A cross-encoder from MiniLM's weights trained on the train part's labelled pairs (BCE)."""
+        epochs, lr = self.settings.teacher_epochs, self.settings.teacher_lr
+        return run("train.py", ["seed=0", "model=cross_hf", f"model.name={MINILM}", f"model.lr={lr}", "loss=bce",
                                 "data=quora", *self.quora, "data.subset=pair-class", "data.batch_size=32",
-                                f"trainer.precision={self.precision}", "logger=csv", "trainer.max_epochs=1",
-                                "monitor=val/ap", "eval_baseline=false"], self.out / "runs" / "teacher") / "model"
+                                f"trainer.precision={self.precision}", "logger=csv", f"trainer.max_epochs={epochs}",
+                                "monitor=val/ap", "eval_baseline=false"],
+                   self.out / "runs" / f"teacher-e{epochs}-lr{lr}") / "model"
 
 
-def mined_rows(ctx: Context, kind: str) -> list[str]:
-    """data=columns over a mined file, every row trained on; with no validation the export is the last weights
-    (as in the Quora runs, which validate once, after their last step)."""
-    return ["data=columns", f"data.source={ctx.mined(kind)}", "data.val_size=0", "monitor=null"]
+def untrained(seed: int, ctx: Context) -> None:
+    return None
 
 
-Recipe = Callable[[int, Context], Path | None]
-RECIPES: dict[str, Recipe] = {
-    "untrained": lambda seed, ctx: None,
-    "online_contrastive": lambda seed, ctx: train(
-        "online_contrastive", ["experiment=quora_online_contrastive", "model=minilm", *ctx.quora], seed, ctx),
-    "mnrl": lambda seed, ctx: train("mnrl", ["experiment=quora_mnrl", "model=minilm", *ctx.quora], seed, ctx),
-    "mnrl_contaccum": lambda seed, ctx: train(
-        f"mnrl_contaccum{ctx.queue}", ["experiment=quora_mnrl", "model=minilm", *ctx.quora,
-                                       f"module.negatives_queue={ctx.queue}"], seed, ctx),
-    "mnrl_hard": lambda seed, ctx: train(
-        "mnrl_hard", ["loss=mnrl", *mined_rows(ctx, "triplet"), "data.batch_size=64",
-                      "data.batch_sampler=no_duplicates", "trainer.max_epochs=2"], seed, ctx),
-    "mnrl_hard_remine": lambda seed, ctx: train(
-        "mnrl_hard_remine", ["loss=mnrl", *mined_rows(ctx, "triplet"), "data.batch_size=64",
-                             "data.batch_sampler=no_duplicates", "trainer.max_epochs=2",
-                             "callbacks.remine.every_n_epochs=1", f"callbacks.remine.corpus={ctx.files['questions']}"],
-        seed, ctx),
-    "kl_div": lambda seed, ctx: train(
-        f"kl_div-t{ctx.temperature}-w{ctx.in_batch}",
-        ["loss=kl_div", "loss.similarity=cos", f"loss.student_temperature={ctx.temperature}",
-         "loss.teacher_temperature=1.0", f"loss.in_batch_weight={ctx.in_batch}", *mined_rows(ctx, "scores"),
-         "data.batch_size=32"], seed, ctx),
+def online_contrastive(seed: int, ctx: Context) -> Path:
+    return ctx.train("online_contrastive", ["experiment=quora_online_contrastive", "model=minilm", *ctx.quora], seed)
+
+
+def gist_multitask(seed: int, ctx: Context) -> Path:
+    return ctx.train("gist_multitask", ["experiment=quora_gist_multitask", *ctx.quora], seed)
+
+
+def mnrl(seed: int, ctx: Context) -> Path:
+    return ctx.train("mnrl", ["experiment=quora_mnrl", "model=minilm", *ctx.quora], seed)
+
+
+def mnrl_contaccum(seed: int, ctx: Context) -> Path:
+    queue = ctx.settings.queue
+    return ctx.train(f"mnrl_contaccum{queue}", ["experiment=quora_mnrl", "model=minilm", *ctx.quora,
+                                                f"module.negatives_queue={queue}"], seed)
+
+
+def mnrl_hard(seed: int, ctx: Context, remine: bool = False) -> Path:
+    """MNRL on mined triplets for 2 epochs; with `remine`, the second epoch's negatives mined by the weights
+    after the first (the same filters)."""
+    margin = ctx.settings.relative_margin
+    again = ["callbacks.remine.every_n_epochs=1", f"callbacks.remine.corpus={ctx.files['questions']}",
+             *([f"callbacks.remine.relative_margin={margin}"] * bool(margin))] if remine else []
+    return ctx.train(f"mnrl_hard{'_remine' * remine}-m{margin}",
+                     ["loss=mnrl", *ctx.mined_rows(teacher=False), "data.batch_size=64", "trainer.max_epochs=2",
+                      *again], seed)
+
+
+def kl_div(seed: int, ctx: Context) -> Path:
+    s = ctx.settings
+    return ctx.train(f"kl_div-{ctx.teacher().parent.name}-t{s.temperature}-tt{s.teacher_temperature}-w{s.in_batch}",
+                     ["loss=kl_div", "loss.similarity=cos", f"loss.student_temperature={s.temperature}",
+                      f"loss.teacher_temperature={s.teacher_temperature}", f"loss.in_batch_weight={s.in_batch}",
+                      *ctx.mined_rows(teacher=True), "data.batch_size=32"], seed)
+
+
+RECIPES: dict[str, Callable[[int, Context], Path | None]] = {
+    "untrained": untrained, "online_contrastive": online_contrastive, "gist_multitask": gist_multitask, "mnrl": mnrl,
+    "mnrl_contaccum": mnrl_contaccum,
+    "mnrl_hard": mnrl_hard, "mnrl_hard_remine": lambda seed, ctx: mnrl_hard(seed, ctx, remine=True), "kl_div": kl_div,
 }
 
 
@@ -183,20 +224,19 @@ def main() -> None:
     parser.add_argument("--split-seed", type=int, default=0)
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--precision", default="32-true", help="trainer.precision of every run")
-    parser.add_argument("--queue", type=int, default=4, help="module.negatives_queue of mnrl_contaccum")
-    parser.add_argument("--temperature", type=float, default=0.05, help="kl_div's student temperature")
-    parser.add_argument("--in-batch", type=float, default=0.0, help="kl_div's in-batch MNRL weight")
+    for field in fields(Settings):
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default), default=field.default)
     args = parser.parse_args()
 
-    ctx = Context(args.out, write_split(args.source, args.out, args.split_seed), args.precision)
-    ctx.queue, ctx.temperature, ctx.in_batch = args.queue, args.temperature, args.in_batch
+    settings = Settings(**{field.name: getattr(args, field.name) for field in fields(Settings)})
+    ctx = Context(args.out, write_split(args.source, args.out, args.split_seed), args.precision, settings)
     results: dict[str, list[dict[str, float]]] = {}
     for name in args.recipes:
         for seed in args.seeds if name != "untrained" else args.seeds[:1]:
             model = RECIPES[name](seed, ctx)
             results.setdefault(name, []).append(evaluate(str(model) if model else MINILM, ctx.files[args.part]))
-            print(json.dumps({"recipe": name, "seed": seed, **{k: results[name][-1][k] for k in ("ap", "mrr@10")}}),
-                  file=sys.stderr, flush=True)
+            print(json.dumps({"recipe": name, "seed": seed, **{k: results[name][-1][k] for k in ("ap", "mrr@10")},
+                              "model": str(model)}), file=sys.stderr, flush=True)
     rows = ["| recipe | AP | MRR@10 | seeds |", "|---|---|---|---|"]
     for name, runs in results.items():
         cells = []
@@ -205,7 +245,7 @@ def main() -> None:
             spread = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
             cells.append(f"{statistics.mean(values):.4f}{spread}")
         rows.append(f"| {name} | {cells[0]} | {cells[1]} | {len(runs)} |")
-    table = "\n".join(rows)
+    table = f"settings: {json.dumps(asdict(settings))}, trainer.precision={args.precision}\n\n" + "\n".join(rows)
     (args.out / f"{args.part}.md").write_text(table + "\n", encoding="utf-8")
     (args.out / f"{args.part}.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     print(table)
