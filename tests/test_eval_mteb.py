@@ -22,19 +22,28 @@ def folder(tmp_path, name: str = "local"):
     return beir_folder(tmp_path / name, {f"d{i}": t for i, t in enumerate(DOCS)}, QUERIES, QRELS)
 
 
+def unnormalized():
+    """A tiny random-init bi-encoder whose cosine and dot rankings differ."""
+    from pairlab.models import BiEncoder
+
+    return BiEncoder.random_init({"hidden_size": 32}, max_length=32, normalize=False)
+
+
 def last_json(result) -> dict:
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_a_beir_folder_scores_as_eval_retrieve_scores_it(tmp_path, tiny_bi):
+@pytest.mark.parametrize("similarity", ["cos", "dot"])
+def test_a_beir_folder_scores_as_eval_retrieve_scores_it(tmp_path, similarity):
     """mteb's numbers for a folder equal pairlab's trec_eval ones on the same queries, qrels and corpus (mteb
-    rounds to 5 decimals), and its leaderboard result file is written."""
-    model, data = export_model(tiny_bi, tmp_path / "model"), folder(tmp_path)
+    rounds to 5 decimals), under either similarity, and its leaderboard result file is written."""
+    model, data = export_model(unnormalized(), tmp_path / "model"), folder(tmp_path)
     theirs = last_json(run_entry("eval.py", ["eval=mteb", f"model.name={model}", f"eval.folders=[{data}]",
-                                             f"hydra.run.dir={tmp_path / 'mteb'}"]))
+                                             f"eval.similarity={similarity}", f"hydra.run.dir={tmp_path / 'mteb'}"]))
     ours = last_json(run_entry("eval.py", ["eval=retrieve", f"model.name={model}", f"eval.source={data}",
-                                           "eval.cache_dir=null", f"hydra.run.dir={tmp_path / 'retrieve'}"]))
+                                           f"eval.similarity={similarity}", "eval.cache_dir=null",
+                                           f"hydra.run.dir={tmp_path / 'retrieve'}"]))
     for mteb_key, key in (("ndcg_at_10", "ndcg@10"), ("mrr_at_10", "mrr@10"), ("recall_at_100", "recall@100")):
         assert theirs[f"local/test/{mteb_key}"] == pytest.approx(ours[key], abs=1e-5), key
     assert theirs["local/test/main_score"] == theirs["local/test/ndcg_at_10"]
@@ -42,12 +51,30 @@ def test_a_beir_folder_scores_as_eval_retrieve_scores_it(tmp_path, tiny_bi):
     assert list((tmp_path / "mteb" / "mteb").rglob("local.json"))
 
 
+def test_cosine_and_dot_rank_an_unnormalized_model_differently(tmp_path):
+    """The similarity key reaches mteb."""
+    model, data = export_model(unnormalized(), tmp_path / "model"), folder(tmp_path)
+    found = [last_json(run_entry("eval.py", ["eval=mteb", f"model.name={model}", f"eval.folders=[{data}]",
+                                             f"eval.similarity={sim}", f"hydra.run.dir={tmp_path / sim}"]))
+             for sim in ("cos", "dot")]
+    assert found[0]["local/test/ndcg_at_10"] != found[1]["local/test/ndcg_at_10"]
+
+
 @pytest.mark.parametrize(("args", "says"), [
     ([], "eval=mteb has nothing to run"),
     (["eval.tasks=[NoSuchTask]"], "eval.tasks: "),
     (["eval.folders=[{missing}]"], "eval.folders"),
+    (["eval.tasks=[SciFact]"], "eval.tasks: cannot read SciFact's data"),
+    (["eval.folders=[{missing}]", "eval.model_kind=dual"], "eval.model_kind='dual' is unknown"),
+    (["eval.folders=[{missing}]", "eval.similarity=l2"], "eval.similarity='l2' is unknown"),
 ])
-def test_bad_input_is_one_line(tmp_path, tiny_bi, args, says):
+def test_bad_input_is_one_line(tmp_path, tiny_bi, args, says, monkeypatch):
+    """Offline (make test sets HF_DATASETS_OFFLINE=1) with empty caches, a named task's data is out of reach."""
+    import datasets
+    import huggingface_hub
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     model = export_model(tiny_bi, tmp_path / "model")
     args = [a.format(missing=tmp_path / "nowhere") for a in args]
     result = run_entry("eval.py", ["eval=mteb", f"model.name={model}", *args, f"hydra.run.dir={tmp_path / 'r'}"])
@@ -61,10 +88,3 @@ def test_a_cross_encoder_takes_no_folders(tmp_path, tiny_cross):
     result = run_entry("eval.py", ["eval=mteb", f"model.name={model}", f"eval.folders=[{data}]",
                                    f"hydra.run.dir={tmp_path / 'r'}"])
     assert result.returncode != 0 and "is a cross-encoder" in result.stderr.strip().splitlines()[-1]
-
-
-def test_named_tasks_resolve_offline():
-    """Names resolve from mteb's own metadata (no download); their data loads when they run."""
-    from pairlab.evaluation.mteb import named_tasks
-
-    assert [t.metadata.name for t in named_tasks(["SciFact", "STSBenchmark"])] == ["SciFact", "STSBenchmark"]

@@ -213,7 +213,19 @@ def test_a_cross_encoder_rescores_and_its_scores_are_filtered(tmp_path, tiny_bi,
     for row in rows[:20]:
         want = tiny_cross.score([row["anchor"]] * 3, [row["positive"], row["negative_1"], row["negative_2"]])
         assert torch.allclose(torch.tensor(row["scores"]), want, atol=1e-4)
+        assert row["scores"][1] >= row["scores"][2]  # the cross-encoder's order chose them (sampling: top)
     threshold = sorted(row["scores"][1] for row in rows)[len(rows) // 2]
     summary, capped = run_mine(tmp_path, "capped", [*args, f"mine.max_score={threshold}"])
     assert capped and summary["skipped_candidates"]["max_score"]["count"] > 0
     assert all(s <= threshold for row in capped for s in row["scores"][1:])  # the filter reads the cross scores
+
+
+def test_the_window_widens_as_sentence_transformers_when_filters_may_drop_candidates():
+    from pairlab.mining import MiningSettings
+
+    plain = MiningSettings(num_negatives=3, range_min=2)
+    assert plain.window(max_positives=1) == 2 + 3 + 1
+    assert MiningSettings(num_negatives=3, range_min=2, relative_margin=0.05).window(1) == 2 + 30 + 1
+    assert MiningSettings(num_negatives=3, min_score=0.1).window(1) == 3 + 1  # a bi-encoder score bound: as is
+    assert MiningSettings(num_negatives=3, min_score=0.1).window(1, rescored=True) == 30 + 1
+    assert MiningSettings(num_negatives=3, range_max=9).window(4, rescored=True) == 9

@@ -68,11 +68,13 @@ class MiningSettings:
         return {name: value for name in ("absolute_margin", "relative_margin", "max_score", "min_score")
                 if (value := getattr(self, name)) is not None}
 
-    def window(self, max_positives: int) -> int:
-        """range_max, derived as sentence-transformers does when it is not given."""
+    def window(self, max_positives: int, rescored: bool = False) -> int:
+        """range_max, derived as sentence-transformers does when it is not given (wider when filters may drop
+        candidates: a margin, max_score, or min_score on a cross-encoder's scores)."""
         if self.range_max is not None:
             range_max = self.range_max
-        elif self.absolute_margin is not None or self.relative_margin is not None or self.max_score is not None:
+        elif (self.absolute_margin is not None or self.relative_margin is not None or self.max_score is not None
+              or (rescored and self.min_score is not None)):
             range_max = self.range_min + self.num_negatives * 10 + max_positives
         else:
             range_max = self.range_min + self.num_negatives + max_positives
@@ -161,7 +163,7 @@ def mine_hard_negatives(
             positives[anchor_row[a]].append(p)
     counts = np.bincount([anchor_row[a] for a, _ in pairs], minlength=len(anchors))
     max_positives = int(counts.max())
-    range_max = settings.window(max_positives)
+    range_max = settings.window(max_positives, rescored=cross_encoder is not None)
     excluded = [{text_hash(anchor), *(text_hash(p) for p in ps)} for anchor, ps in zip(anchors, positives, strict=True)]
 
     anchor_emb = for_role(encoder, "query").encode(anchors, batch_size=batch_size)

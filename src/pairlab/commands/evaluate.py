@@ -211,7 +211,10 @@ def evaluate_mteb(cfg: DictConfig) -> dict[str, float]:
     if not ev.tasks and not ev.folders:
         raise ConfigError("eval=mteb has nothing to run: name MTEB tasks (eval.tasks=[NFCorpus,SciFact]) or BEIR "
                           "folders (eval.folders=[/data/scifact])")
-    tasks = mteb.named_tasks(ev.tasks)
+    if ev.model_kind not in (None, "bi", "cross"):
+        raise ConfigError(f"eval.model_kind={ev.model_kind!r} is unknown: use bi or cross (or null: detected)")
+    if ev.similarity not in (None, *mteb.SIMILARITIES):
+        raise ConfigError(f"eval.similarity={ev.similarity!r} is unknown: use cos or dot (or null: the model's own)")
     folders = {Path(f).name: Path(f) for f in ev.folders}
     if len(folders) < len(ev.folders):
         raise ConfigError("eval.folders names two folders with the same name: their results would collide")
@@ -220,11 +223,13 @@ def evaluate_mteb(cfg: DictConfig) -> dict[str, float]:
     if folders and kind == "cross":
         raise ConfigError(f"model.name={cfg.model.name!r} is a cross-encoder: eval.folders are retrieval tasks, which "
                           "need a bi-encoder (MTEB reranking tasks take it by name in eval.tasks)")
-    for name, folder in folders.items():  # input errors surface before the model loads
+    tasks = mteb.named_tasks(ev.tasks)  # input errors (a name, data not in reach) surface before the model loads
+    for name, folder in folders.items():
         inputs = retrieval_inputs(OmegaConf.create({"source": str(folder), "split": ev.split,
                                                     "max_queries": ev.max_queries}), "eval.folders")
         tasks.append(mteb.folder_task(name, *inputs, split=ev.split))
-    model = mteb.sentence_transformers_model(path, kind, str(pick_device(ev.device)))
+    model = mteb.sentence_transformers_model(path, kind, str(pick_device(ev.device)), cfg.model.max_length,
+                                             ev.similarity)
     return mteb.run_mteb(model, tasks, Path(cfg.paths.output_dir) / "mteb", ev.batch_size)
 
 

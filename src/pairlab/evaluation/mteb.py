@@ -3,7 +3,7 @@ BEIR folders as retrieval tasks, so a pairlab model is scored exactly as the MTE
 
 The model is loaded as the sentence-transformers class its folder was saved as (SentenceTransformer, SparseEncoder,
 MultiVectorEncoder, CrossEncoder), which mteb wraps itself. mteb's result files (its leaderboard format) are
-written under the run dir; the returned metrics are `<task>/<metric>` for every split and subset.
+written under the run dir; the returned metrics are `<task>[/<subset>]/<split>/<metric>`.
 """
 
 from __future__ import annotations
@@ -27,27 +27,46 @@ def require_mteb() -> None:
                           "pip install 'pairlab[mteb]'") from None
 
 
-def sentence_transformers_model(path: str, kind: str, device: str) -> Any:
-    """The folder as the sentence-transformers class it was saved as (what mteb expects)."""
+def sentence_transformers_model(path: str, kind: str, device: str, max_length: int | None = None,
+                                 similarity: str | None = None) -> Any:
+    """The folder as the sentence-transformers class it was saved as (what mteb expects); `max_length` and
+    `similarity` (cos | dot) override the folder's own."""
     import sentence_transformers as st
 
     if kind == "cross":
-        return st.CrossEncoder(path, device=device)
+        return st.CrossEncoder(path, device=device, max_length=max_length)
     cls = {"SparseEncoder": st.SparseEncoder, "MultiVectorEncoder": st.MultiVectorEncoder}.get(
         model_type(Path(path)) or "", st.SentenceTransformer)
-    return cls(path, device=device)
+    model = cls(path, device=device)
+    if max_length is not None:
+        model.max_seq_length = max_length
+    if similarity is not None:
+        model.similarity_fn_name = SIMILARITIES[similarity]
+    return model
+
+
+SIMILARITIES = {"cos": "cosine", "dot": "dot"}
 
 
 def named_tasks(names: Iterable[str]) -> list:
-    """MTEB tasks by name (metadata only: their data loads when they run)."""
+    """MTEB tasks by name, their data loaded (from the hub, or offline from the datasets cache)."""
     import mteb
 
     names = list(names)
     try:
-        return list(mteb.get_tasks(tasks=names)) if names else []
+        tasks = list(mteb.get_tasks(tasks=names)) if names else []
     except KeyError as e:
         raise ConfigError(f"eval.tasks: {e.args[0] if e.args else e} (MTEB task names, e.g. NFCorpus, SciFact, "
                           "STSBenchmark: mteb.get_tasks() lists them)") from None
+    for task in tasks:
+        try:
+            task.load_data()
+        except Exception as e:  # offline without a cache, no network: the cause in one line
+            first = str(e).splitlines()[0] if str(e) else ""
+            raise ConfigError(f"eval.tasks: cannot read {task.metadata.name}'s data ({type(e).__name__}: {first}): "
+                              "online once, so the datasets cache holds it, or evaluate a local BEIR folder with "
+                              "eval.folders") from None
+    return tasks
 
 
 def folder_task(name: str, queries: Mapping[str, str], qrels: Mapping[str, Mapping[str, int]], corpus: Path,
