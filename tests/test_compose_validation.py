@@ -34,6 +34,8 @@ def tasks_for(overrides, tmp_path):
     (["loss=gist", "data=quora_sample", "data.subset=pair-class"], "use data.subset=pair"),
     (["loss=gist", "model=cross_tiny"], "use model=minilm"),
     (["loss=gist", "model=tiny", "data=msmarco_sample"], "use a loss for that data"),
+    (["loss=ce_kl_div", "model=cross_tiny", "data=msmarco_sample"], "use a loss for that data"),
+    (["loss=ce_kl_div", "model=tiny", "data=msmarco_kd_sample"], "use model=cross_minilm"),
 ])
 def test_incompatible_choice_names_both_sides_and_the_fix(overrides, fix, tmp_path):
     with pytest.raises(ConfigError) as err:

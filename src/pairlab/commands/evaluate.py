@@ -161,7 +161,7 @@ def suite_folders(ev: DictConfig) -> dict[str, Path]:
     read from the hub into eval.nanobeir_dir)."""
     if ev.suite == "nanobeir":
         if ev.root is None:
-            return nanobeir_folders(list(ev.nanobeir), Path(ev.nanobeir_dir))
+            return nanobeir_folders(list(ev.nanobeir), Path(ev.nanobeir_dir), "eval.nanobeir")
         if not Path(ev.root).is_dir():
             raise ConfigError(f"eval.root={ev.root!r} is not a folder: point it at the NanoBEIR sets as BEIR folders, "
                               "or leave it null to read them from the hub")

@@ -49,8 +49,9 @@ def dev_evaluator(dev: Mapping[str, Any], model_kind: str, path: Callable[[str, 
     resolves a file key (relative to the family's source, named `data.<key>` in errors); `collection` is the
     (key, value) of the passages that a run's ids point into."""
     if dev.get("suite"):
-        folders = (list(nanobeir_folders(list(NAMES), NANOBEIR_DIR.resolve()).values()) if dev["suite"] == "nanobeir"
-                   else dev["suite"])
+        folders = dev["suite"]
+        if folders == "nanobeir":
+            folders = nanobeir_folders(list(NAMES), NANOBEIR_DIR.resolve(), "data.dev.suite=nanobeir").values()
         return SuiteEvaluator({Path(folder).name: retrieval.corpus_evaluator(
             *(path("dev.suite", Path(folder) / name) for name in ("queries.jsonl", "qrels/test.tsv", "corpus.jsonl")),
             max_queries=dev.get("max_queries"), distractors=dev.get("distractors"), seed=dev.get("seed") or 0,

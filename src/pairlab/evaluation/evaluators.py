@@ -21,7 +21,7 @@ class DuplicatesEvaluator:
     Retrieval: every question that has a duplicate queries the corpus of all held-out questions
     (itself excluded); the questions of its duplicate cluster are relevant. Reports MRR@10,
     NDCG@10, Recall@1/10/100, MAP@100. Pair classification (when labels exist): cosine
-    similarity of each labelled pair -> AP, best F1 and accuracy with their thresholds.
+    similarity of each labelled pair (a cross-encoder's score) -> AP, best F1 and accuracy with their thresholds.
     """
 
     def __init__(self, duplicates: Sequence[tuple[str, str]], labelled: Sequence[tuple[str, str, int]] = (),

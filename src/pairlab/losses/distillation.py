@@ -82,8 +82,8 @@ class DistillKLDivLoss(EmbeddingLoss):
 
     outputs: query, then N >= 2 candidate embeddings [B, D]. labels: teacher scores [B, N].
     temperature: both temperatures (student_temperature / teacher_temperature override one side).
-    in_batch_weight: adds that times MNRL over every candidate of the batch (scale 1 / student temperature),
-    the first candidate being the query's positive, as mine.py's n-tuple-scores rows order them.
+    in_batch_weight: adds that times MNRL over every candidate of the batch on this device (scale 1 / student
+    temperature), the first candidate being the query's positive, as mine.py's n-tuple-scores rows order them.
     """
 
     spec: ClassVar[LossSpec] = LossSpec(model="bi", min_columns=3, max_columns=None, label="scores")

@@ -174,9 +174,10 @@ class ListwiseKLDivLoss(nn.Module):
     """Listwise distillation for cross-encoders (`loss=ce_kl_div`): KL divergence (batch mean) from the softmax of
     the teacher's scores over each query's candidates to the softmax of the model's logits, both divided by
     `temperature`, times its square. The bi-encoders' DistillKLDivLoss on logits; equal to ListNet less the
-    teacher distribution's entropy at temperature 1 (so its gradients are ListNet's)."""
+    teacher distribution's entropy at temperature 1 (so its gradients are ListNet's). It reads teacher scores only:
+    data without them fails at compose time."""
 
-    spec: ClassVar[LossSpec] = _LIST
+    spec: ClassVar[LossSpec] = LossSpec(model="cross", min_columns=3, max_columns=None, label="scores")
 
     def __init__(self, temperature: float = 1.0) -> None:
         super().__init__()
