@@ -17,6 +17,7 @@ from pairlab.io.corpus import iter_texts
 from pairlab.models.loading import model_type
 
 REPORTED = ("main_score", "ndcg_at_10", "mrr_at_10", "recall_at_100", "map_at_100")
+SIMILARITIES = {"cos": "cosine", "dot": "dot"}  # eval.similarity -> sentence-transformers' similarity_fn_name
 
 
 def require_mteb() -> None:
@@ -43,9 +44,6 @@ def sentence_transformers_model(path: str, kind: str, device: str, max_length: i
     if similarity is not None:
         model.similarity_fn_name = SIMILARITIES[similarity]
     return model
-
-
-SIMILARITIES = {"cos": "cosine", "dot": "dot"}
 
 
 def named_tasks(names: Iterable[str]) -> list:
