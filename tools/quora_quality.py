@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pairlab.evaluation.evaluators import DuplicatesEvaluator
+from pairlab.evaluation.evaluators import DuplicatesEvaluator, duplicate_clusters
 from pairlab.io.pairs import read_records
 from pairlab.io.tables import BadRows
 from pairlab.models.loading import load_encoder
@@ -49,21 +49,11 @@ MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 # ---- the split ----------------------------------------------------------------------------------------------
 def split_by_question(lines: list[str], fractions: tuple[float, float, float], seed: int) -> list[list[str]]:
     """train / tune / report lines: connected components of the pair graph dealt whole by a seeded shuffle."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
     rows = [line.split("\t") for line in lines]
-    for row in rows:
-        parent[find(row[1])] = find(row[2])
+    component_of = duplicate_clusters([(row[1], row[2]) for row in rows])  # union-find over every pair, labelled 0 or 1
     components: dict[str, list[str]] = {}
     for line, row in zip(lines, rows, strict=True):
-        components.setdefault(find(row[1]), []).append(line)
+        components.setdefault(component_of[row[1]], []).append(line)
     groups = [components[root] for root in sorted(components)]
     order = np.random.default_rng(seed).permutation(len(groups))
     bounds = np.cumsum(fractions) * len(lines)
