@@ -229,3 +229,26 @@ def test_the_window_widens_as_sentence_transformers_when_filters_may_drop_candid
     assert MiningSettings(num_negatives=3, min_score=0.1).window(1) == 3 + 1  # a bi-encoder score bound: as is
     assert MiningSettings(num_negatives=3, min_score=0.1).window(1, rescored=True) == 30 + 1
     assert MiningSettings(num_negatives=3, range_max=9).window(4, rescored=True) == 9
+
+
+def test_listwise_distillation_and_online_contrastive_train_as_one_mixture(tmp_path, tiny_bi, tiny_cross):
+    """task=quora_kl_ocl: kl_div on Quora pairs' mined candidates rescored by a cross-encoder, drawn with online
+    contrastive on the labelled pairs; both tasks take steps and the Quora validation runs."""
+    from pairlab.export import export_model
+
+    rows = [line.split("\t") for line in (Path(sample_path("quora_sample")) / "train.tsv").read_text().splitlines()[1:]]
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"anchor": r[3], "positive": r[4]}) + "\n" for r in rows if r[5] == "1"))
+    bi, cross = export_model(tiny_bi, tmp_path / "bi"), export_model(tiny_cross, tmp_path / "cross")
+    _, mined = run_mine(tmp_path, "scores", [f"model.name={bi}", f"mine.source={pairs}", f"mine.cross_encoder={cross}",
+                                             "mine.format=n-tuple-scores", "mine.num_negatives=3",
+                                             "mine.precision=bf16"])  # a bf16 search, then fp32 rescoring
+    assert mined and all(len(row["scores"]) == 4 for row in mined)
+    train_in_process(["experiment=quora_gist_multitask", "task=quora_kl_ocl", "data=quora_sample", "model=tiny",
+                      f"task.tasks.kl.data.source={tmp_path / 'scores.jsonl'}", "task.tasks.kl.data.batch_size=8",
+                      "data.batch_size=8", "trainer.max_steps=6", "eval_baseline=false", "export=false"],
+                     tmp_path / "run")
+    log = (tmp_path / "run" / "csv" / "metrics.csv").read_text()
+    assert "train/kl/loss" in log and "train/ocl/loss" in log
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert 0 < metrics["val/ap"] <= 1 and 0 < metrics["val/mrr@10"] <= 1

@@ -194,10 +194,22 @@ def kl_div(seed: int, ctx: Context) -> Path:
                       *ctx.mined_rows(teacher=True), "data.batch_size=32"], seed)
 
 
+def kl_ocl(seed: int, ctx: Context) -> Path:
+    """kl_div's task and online_contrastive's in one run, drawn 1 : 1 (task=quora_kl_ocl)."""
+    s = ctx.settings
+    return ctx.train(f"kl_ocl-{ctx.teacher().parent.name}-t{s.temperature}-tt{s.teacher_temperature}-w{s.in_batch}",
+                     ["experiment=quora_gist_multitask", "task=quora_kl_ocl", *ctx.quora,
+                      f"task.tasks.kl.data.source={ctx.mined(teacher=True)}",
+                      f"task.tasks.kl.loss.student_temperature={s.temperature}",
+                      f"task.tasks.kl.loss.teacher_temperature={s.teacher_temperature}",
+                      f"task.tasks.kl.loss.in_batch_weight={s.in_batch}"], seed)
+
+
 RECIPES: dict[str, Callable[[int, Context], Path | None]] = {
     "untrained": untrained, "online_contrastive": online_contrastive, "gist_multitask": gist_multitask, "mnrl": mnrl,
     "mnrl_contaccum": mnrl_contaccum,
     "mnrl_hard": mnrl_hard, "mnrl_hard_remine": lambda seed, ctx: mnrl_hard(seed, ctx, remine=True), "kl_div": kl_div,
+    "kl_ocl": kl_ocl,
 }
 
 

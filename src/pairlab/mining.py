@@ -192,6 +192,7 @@ def mine_hard_negatives(
     flat_anchors = [a for a, ps in zip(anchors, positives, strict=True) for _ in ps]
     flat_positives = [p for ps in positives for p in ps]
     if cross_encoder is not None:  # its scores choose, filter and are written (n-tuple-scores), as in ST
+        scores = scores.float()  # the search may have run in bf16; the cross-encoder's scores replace them
         texts = corpus.rows(indices[indices >= 0].tolist())
         for row, anchor in enumerate(anchors):
             valid = indices[row] >= 0
