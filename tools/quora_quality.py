@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pairlab.evaluation.evaluators import DuplicatesEvaluator, duplicate_clusters
+from pairlab.data.quora import records_evaluator
+from pairlab.evaluation.evaluators import duplicate_clusters
 from pairlab.io.pairs import read_records
 from pairlab.io.tables import BadRows
 from pairlab.models.loading import load_encoder
@@ -215,9 +216,7 @@ RECIPES: dict[str, Callable[[int, Context], Path | None]] = {
 
 def evaluate(model: str, part: Path) -> dict[str, float]:
     """AP and MRR@10 (with the rest of the evaluator's metrics) of a bi-encoder on one part."""
-    records = read_records(part, ["label", "sentence1", "sentence2", "id"], BadRows("error"))
-    evaluator = DuplicatesEvaluator([(r.text1, r.text2) for r in records if r.label == 1],
-                                    [(r.text1, r.text2, int(r.label)) for r in records])
+    evaluator = records_evaluator(read_records(part, ["label", "sentence1", "sentence2", "id"], BadRows("error")))
     encoder = load_encoder(model, "bi")
     encoder.eval()
     with torch.inference_mode():

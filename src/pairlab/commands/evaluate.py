@@ -29,7 +29,7 @@ from pairlab.io.corpus import fingerprint, folder_fingerprint, read_texts
 from pairlab.io.nanobeir import nanobeir_folders
 from pairlab.io.trec import check_file, read_qrels
 from pairlab.models import BiEncoder
-from pairlab.models.loading import detect_kind, load_encoder, resolve
+from pairlab.models.loading import load_encoder, model_kind, resolve
 from pairlab.models.precision import inference_precision, pick_device, resolve_precision
 from pairlab.options import Range, check_ranges, check_writable
 from pairlab.protocols import Encoder
@@ -211,15 +211,13 @@ def evaluate_mteb(cfg: DictConfig) -> dict[str, float]:
     if not ev.tasks and not ev.folders:
         raise ConfigError("eval=mteb has nothing to run: name MTEB tasks (eval.tasks=[NFCorpus,SciFact]) or BEIR "
                           "folders (eval.folders=[/data/scifact])")
-    if ev.model_kind not in (None, "bi", "cross"):
-        raise ConfigError(f"eval.model_kind={ev.model_kind!r} is unknown: use bi or cross (or null: detected)")
     if ev.similarity not in (None, *mteb.SIMILARITIES):
         raise ConfigError(f"eval.similarity={ev.similarity!r} is unknown: use cos or dot (or null: the model's own)")
     folders = {Path(f).name: Path(f) for f in ev.folders}
     if len(folders) < len(ev.folders):
         raise ConfigError("eval.folders names two folders with the same name: their results would collide")
     path = resolve(cfg.model.name)
-    kind = ev.model_kind or detect_kind(path)
+    kind = model_kind(path, ev.model_kind)
     if folders and kind == "cross":
         raise ConfigError(f"model.name={cfg.model.name!r} is a cross-encoder: eval.folders are retrieval tasks, which "
                           "need a bi-encoder (MTEB reranking tasks take it by name in eval.tasks)")

@@ -180,9 +180,13 @@ class QuoraData(TaskData):
 
     def evaluator(self) -> DuplicatesEvaluator | None:
         val = self._load()[1]
-        if not val:
-            return None
-        labelled = [(r.text1, r.text2, r.label) for r in val if r.label is not None]
-        duplicates = [(r.text1, r.text2) for r in val if r.label in (None, 1)]
-        distractors = [r.negative for r in val if r.negative is not None]
-        return DuplicatesEvaluator(duplicates, labelled, distractors, batch_size=self.eval_batch_size)
+        return records_evaluator(val, self.eval_batch_size) if val else None
+
+
+def records_evaluator(records: Sequence[Record], batch_size: int = 128) -> DuplicatesEvaluator:
+    """Duplicate retrieval and pair classification over Quora records: their duplicates, labelled pairs and
+    given negatives (as distractors)."""
+    labelled = [(r.text1, r.text2, r.label) for r in records if r.label is not None]
+    duplicates = [(r.text1, r.text2) for r in records if r.label in (None, 1)]
+    distractors = [r.negative for r in records if r.negative is not None]
+    return DuplicatesEvaluator(duplicates, labelled, distractors, batch_size=batch_size)

@@ -47,8 +47,7 @@ class DuplicatesEvaluator:
                 return {}
             pair_scores = encoder.score([a for a, _, _ in self.labelled], [b for _, b, _ in self.labelled],
                                         batch_size=self.batch_size)
-            return pair_classification_metrics(pair_scores.float().numpy(),
-                                               torch.tensor([label for _, _, label in self.labelled]).numpy())
+            return pair_classification_metrics(pair_scores.float().numpy(), [label for _, _, label in self.labelled])
         embeddings = for_role(encoder, "document").encode(self.corpus, batch_size=self.batch_size)
         as_queries = (for_role(encoder, "query").encode(self.corpus, batch_size=self.batch_size)
                       if roles_differ(encoder) else embeddings)

@@ -30,6 +30,13 @@ def detect_kind(path: str) -> str:
                       "config.json there); set eval.model_kind=bi or eval.model_kind=cross")
 
 
+def model_kind(path: str, kind: str | None) -> str:
+    """`kind` (eval.model_kind: bi | cross) checked, or detected from the folder when null."""
+    if kind not in (None, "bi", "cross"):
+        raise ConfigError(f"eval.model_kind={kind!r} is unknown: use bi or cross (or null: detected)")
+    return kind or detect_kind(path)
+
+
 def model_type(folder: Path) -> str | None:
     """The sentence-transformers class a folder was saved as (SentenceTransformer, CrossEncoder, SparseEncoder)."""
     st_config = folder / "config_sentence_transformers.json"
@@ -60,9 +67,7 @@ def load_encoder(name: str, kind: str | None, max_length: int | None = None,
     """A bi- or cross-encoder (`kind`, or detected from the folder) with the folder's own settings, on
     `device`; BERT-layout encoders skip padding tokens (same outputs, less work)."""
     path = resolve(name)
-    kind = kind or detect_kind(path)
-    if kind not in ("bi", "cross"):
-        raise ConfigError(f"eval.model_kind={kind!r} is unknown: use bi or cross")
+    kind = model_kind(path, kind)
     try:
         if kind == "bi" and model_type(Path(path)) == "SparseEncoder":
             encoder = SparseEncoder.from_pretrained(path, max_length=max_length)
